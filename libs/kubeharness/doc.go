@@ -1,0 +1,2 @@
+// Package kubeharness is being built; see the issue tracker.
+package kubeharness

@@ -1,0 +1,3 @@
+module github.com/meshcsi/meshcsi/libs/signals
+
+go 1.26.0

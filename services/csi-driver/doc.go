@@ -1,0 +1,2 @@
+// Package driver is being built; see the issue tracker.
+package driver

@@ -1,0 +1,2 @@
+// Package sentinel is being built; see the issue tracker.
+package sentinel

@@ -1,0 +1,3 @@
+module github.com/meshcsi/meshcsi/services/sentinel
+
+go 1.26.0
