@@ -1,0 +1,114 @@
+{{/*
+The flags the hand-off and the sentinel share (docs/contracts.md). Every name
+is passed explicitly so fullnameOverride reaches the sentinel.
+*/}}
+{{- define "meshcsi.sentinel.args" -}}
+{{- $fullname := include "meshcsi.fullname" . -}}
+- --namespace={{ .Release.Namespace }}
+- --release={{ .Release.Name }}
+- --driver-name={{ .Values.driverName }}
+- --part-of=meshcsi
+- --plan-configmap={{ $fullname }}-sentinel-plan
+- --job-name={{ $fullname }}-sentinel
+- --install-marker={{ $fullname }}-install
+- --lease={{ $fullname }}-sentinel
+- --timeout={{ .Values.sentinel.timeout }}
+- --report-interval={{ .Values.sentinel.reportInterval }}
+- --log-level={{ .Values.log.level }}
+- --log-format={{ .Values.log.format }}
+{{- end -}}
+
+{{/*
+The pod spec fields the hand-off and sentinel pods share.
+*/}}
+{{- define "meshcsi.sentinel.podSpec" -}}
+serviceAccountName: {{ include "meshcsi.sentinel.name" . }}
+restartPolicy: Never
+securityContext:
+  runAsNonRoot: true
+  seccompProfile:
+    type: RuntimeDefault
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.sentinel.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.sentinel.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.sentinel.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The env the hand-off and sentinel containers share.
+*/}}
+{{- define "meshcsi.sentinel.env" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{/*
+The sentinel Job. The hand-off creates it from this manifest (mounted from the
+hook ConfigMap) as a plain object, so it outlives `helm uninstall`.
+*/}}
+{{- define "meshcsi.sentinel.job" -}}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ include "meshcsi.sentinel.name" . }}
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 4 }}
+spec:
+  backoffLimit: {{ .Values.sentinel.backoffLimit }}
+  # Exit code 1 (bad configuration) and 2 (timed out, deleted nothing more)
+  # are final: retrying would only repeat them.
+  podFailurePolicy:
+    rules:
+      - action: FailJob
+        onExitCodes:
+          containerName: sentinel
+          operator: In
+          values: [1, 2]
+      - action: Ignore
+        onPodConditions:
+          - type: DisruptionTarget
+  template:
+    metadata:
+      labels:
+        {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 8 }}
+      {{- with .Values.sentinel.podAnnotations }}
+      annotations:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    spec:
+      {{- include "meshcsi.sentinel.podSpec" . | nindent 6 }}
+      containers:
+        - name: sentinel
+          image: {{ include "meshcsi.image" (dict "image" .Values.sentinel.image "ctx" .) }}
+          imagePullPolicy: {{ .Values.sentinel.image.pullPolicy }}
+          args:
+            - run
+            {{- include "meshcsi.sentinel.args" . | nindent 12 }}
+          env:
+            {{- include "meshcsi.sentinel.env" . | nindent 12 }}
+          {{- with .Values.sentinel.resources }}
+          resources:
+            {{- toYaml . | nindent 12 }}
+          {{- end }}
+          securityContext:
+            {{- include "meshcsi.sentinel.securityContext" . | nindent 12 }}
+{{- end -}}
