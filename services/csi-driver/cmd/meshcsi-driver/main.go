@@ -1,0 +1,57 @@
+// Command meshcsi-driver is the meshcsi CSI node plugin: it bind-mounts
+// admin-configured host directories (agent sockets) read-only into pods that
+// ask for them with a CSI ephemeral inline volume.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/meshcsi/meshcsi/libs/logging"
+	"github.com/meshcsi/meshcsi/libs/opshttp"
+	"github.com/meshcsi/meshcsi/libs/signals"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signals.Context(context.Background())
+	defer stop()
+	cfg, err := config.Parse(os.Args[1:], os.Getenv, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshcsi-driver:", err)
+		os.Exit(2)
+	}
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "meshcsi-driver:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, cfg config.Config) error {
+	log, err := logging.New(cfg.Logging, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	mounter, err := mount.NewLinux(cfg.PodsDir())
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		Config:   cfg,
+		Version:  version,
+		Logger:   log,
+		Registry: opshttp.NewRegistry("meshcsi", "csi-driver", version),
+		Mounter:  mounter,
+	})
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx)
+}

@@ -1,2 +1,0 @@
-// Package driver is being built; see the issue tracker.
-package driver

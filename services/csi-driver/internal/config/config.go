@@ -1,0 +1,248 @@
+// Package config parses and validates the driver's command line. Every flag
+// has an environment fallback so a DaemonSet can set either; a bad value is
+// reported with the flag's name before anything is served.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/meshcsi/meshcsi/libs/logging"
+)
+
+// DefaultDriverName is the CSI driver name used when --driver-name is unset.
+const DefaultDriverName = "csi.meshcsi.io"
+
+// DefaultKubeletDir is the kubelet's root directory when --kubelet-dir is unset.
+const DefaultKubeletDir = "/var/lib/kubelet"
+
+// DefaultHTTPAddress serves metrics and health on every interface.
+const DefaultHTTPAddress = ":9809"
+
+// ErrInvalid marks a configuration the driver refuses to start with.
+var ErrInvalid = errors.New("invalid configuration")
+
+var (
+	// driverNameRE is the CSI spec's plugin name rule.
+	driverNameRE = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9\-._]{0,61}[a-zA-Z0-9]$`)
+	// sourceNameRE is a DNS label: a source name can never look like a path.
+	sourceNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+)
+
+// Source is one admin-configured directory a pod may ask for by name.
+type Source struct {
+	// Name is what pods put in volumeAttributes.source.
+	Name string
+	// Dir is the absolute host directory bind-mounted into the pod.
+	Dir string
+}
+
+// Config is the validated configuration.
+type Config struct {
+	// Endpoint is the path of the CSI Unix socket.
+	Endpoint string
+	// DriverName is the CSI driver name.
+	DriverName string
+	// NodeID is reported by NodeGetInfo.
+	NodeID string
+	// Sources are the publishable directories, sorted by name.
+	Sources []Source
+	// DefaultSource names the source used when a volume names none; empty
+	// means a volume must name one.
+	DefaultSource string
+	// KubeletDir is the kubelet's root directory.
+	KubeletDir string
+	// HTTPAddress serves /metrics, /healthz and /readyz; empty disables it.
+	HTTPAddress string
+	// Logging holds --log-level and --log-format.
+	Logging logging.Config
+}
+
+// PodsDir is the directory below which every target must lie.
+func (c Config) PodsDir() string { return filepath.Join(c.KubeletDir, "pods") }
+
+// RegistrationSocket is where the kubelet's plugin watcher finds the driver.
+func (c Config) RegistrationSocket() string {
+	return filepath.Join(c.KubeletDir, "plugins_registry", c.DriverName+"-reg.sock")
+}
+
+// SourceDir returns the directory of a named source.
+func (c Config) SourceDir(name string) (string, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s.Dir, true
+		}
+	}
+	return "", false
+}
+
+// Env names the environment variable read for each flag that is not set on
+// the command line.
+var Env = map[string]string{
+	"endpoint":       "CSI_ENDPOINT",
+	"driver-name":    "MESHCSI_DRIVER_NAME",
+	"node-id":        "NODE_NAME",
+	"source":         "MESHCSI_SOURCES",
+	"default-source": "MESHCSI_DEFAULT_SOURCE",
+	"kubelet-dir":    "MESHCSI_KUBELET_DIR",
+	"http-address":   "MESHCSI_HTTP_ADDRESS",
+	"log-level":      "MESHCSI_LOG_LEVEL",
+	"log-format":     "MESHCSI_LOG_FORMAT",
+}
+
+type sourceList []string
+
+func (s *sourceList) String() string     { return strings.Join(*s, ",") }
+func (s *sourceList) Set(v string) error { *s = append(*s, v); return nil }
+
+// Parse reads args (without the program name) and, for each flag not given,
+// its environment variable through getenv. MESHCSI_SOURCES holds
+// comma-separated NAME=DIR pairs. Usage and errors go to out.
+func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("meshcsi-driver", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		c       Config
+		sources sourceList
+	)
+	fs.StringVar(&c.Endpoint, "endpoint", "", "CSI socket: a path or unix:///path (default <kubelet-dir>/plugins/<driver-name>/csi.sock)")
+	fs.StringVar(&c.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
+	fs.StringVar(&c.NodeID, "node-id", "", "node ID reported to the kubelet (required)")
+	fs.Var(&sources, "source", "NAME=DIR publishable source directory (repeatable, at least one)")
+	fs.StringVar(&c.DefaultSource, "default-source", "", "source used when a volume names none (default: the only source, if there is one)")
+	fs.StringVar(&c.KubeletDir, "kubelet-dir", DefaultKubeletDir, "kubelet root directory")
+	fs.StringVar(&c.HTTPAddress, "http-address", DefaultHTTPAddress, "address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&c.Logging.Level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.Logging.Format, "log-format", "json", "json or console")
+	if err := fs.Parse(args); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrInvalid, fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || envErr != nil {
+			return
+		}
+		v := getenv(Env[f.Name])
+		if v == "" {
+			return
+		}
+		if f.Name == "source" {
+			for _, p := range strings.Split(v, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					sources = append(sources, p)
+				}
+			}
+			return
+		}
+		if err := f.Value.Set(v); err != nil {
+			envErr = fmt.Errorf("%w: --%s (from %s): %w", ErrInvalid, f.Name, Env[f.Name], err)
+		}
+	})
+	if envErr != nil {
+		return Config{}, envErr
+	}
+	for _, s := range sources {
+		name, dir, ok := strings.Cut(s, "=")
+		if !ok {
+			return Config{}, fmt.Errorf("%w: --source %q: want NAME=DIR", ErrInvalid, s)
+		}
+		c.Sources = append(c.Sources, Source{Name: name, Dir: dir})
+	}
+	return c, c.normalize()
+}
+
+// normalize fills defaults and validates; it is the single place that knows
+// the rules, so tests build a Config by hand and call Validate.
+func (c *Config) normalize() error {
+	if len(c.Sources) == 1 && c.DefaultSource == "" {
+		c.DefaultSource = c.Sources[0].Name
+	}
+	if c.Endpoint == "" && driverNameRE.MatchString(c.DriverName) && filepath.IsAbs(c.KubeletDir) {
+		c.Endpoint = filepath.Join(c.KubeletDir, "plugins", c.DriverName, "csi.sock")
+	}
+	if e, ok := strings.CutPrefix(c.Endpoint, "unix://"); ok {
+		c.Endpoint = e
+	} else if e, ok := strings.CutPrefix(c.Endpoint, "unix:"); ok {
+		c.Endpoint = e
+	}
+	sort.Slice(c.Sources, func(i, j int) bool { return c.Sources[i].Name < c.Sources[j].Name })
+	return c.Validate()
+}
+
+// Validate reports the first setting the driver cannot start with, naming
+// its flag.
+func (c Config) Validate() error {
+	bad := func(flag, format string, a ...any) error {
+		return fmt.Errorf("%w: --%s: %s", ErrInvalid, flag, fmt.Sprintf(format, a...))
+	}
+	if !driverNameRE.MatchString(c.DriverName) {
+		return bad("driver-name", "%q is not a valid CSI driver name (letters, digits, '-', '.', '_'; at most 63)", c.DriverName)
+	}
+	if c.NodeID == "" {
+		return bad("node-id", "required (or set %s)", Env["node-id"])
+	}
+	if len(c.NodeID) > 256 {
+		return bad("node-id", "longer than 256 bytes")
+	}
+	if !cleanAbs(c.KubeletDir) {
+		return bad("kubelet-dir", "%q must be an absolute, clean path", c.KubeletDir)
+	}
+	if !cleanAbs(c.Endpoint) {
+		return bad("endpoint", "%q must be an absolute path or unix:///absolute/path", c.Endpoint)
+	}
+	if len(c.Endpoint) > 107 {
+		return bad("endpoint", "%q is longer than a Unix socket path may be (107 bytes)", c.Endpoint)
+	}
+	if len(c.RegistrationSocket()) > 107 {
+		return bad("kubelet-dir", "registration socket %q is longer than a Unix socket path may be (107 bytes)", c.RegistrationSocket())
+	}
+	if len(c.Sources) == 0 {
+		return bad("source", "at least one NAME=DIR is required (or set %s)", Env["source"])
+	}
+	for i, s := range c.Sources {
+		if !sourceNameRE.MatchString(s.Name) {
+			return bad("source", "name %q must be a DNS label (lower-case letters, digits, '-'; at most 63)", s.Name)
+		}
+		if !cleanAbs(s.Dir) || s.Dir == "/" {
+			return bad("source", "%s: directory %q must be an absolute, clean path other than /", s.Name, s.Dir)
+		}
+		if i > 0 && c.Sources[i-1].Name == s.Name {
+			return bad("source", "name %q given twice", s.Name)
+		}
+		if under(s.Dir, c.KubeletDir) || under(c.KubeletDir, s.Dir) {
+			return bad("source", "%s: directory %q overlaps --kubelet-dir %q", s.Name, s.Dir, c.KubeletDir)
+		}
+	}
+	if c.DefaultSource != "" && !slices.ContainsFunc(c.Sources, func(s Source) bool { return s.Name == c.DefaultSource }) {
+		return bad("default-source", "%q is not a configured --source", c.DefaultSource)
+	}
+	if c.HTTPAddress != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddress); err != nil {
+			return bad("http-address", "%q: %v", c.HTTPAddress, err)
+		}
+	}
+	if err := c.Logging.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func cleanAbs(p string) bool { return filepath.IsAbs(p) && filepath.Clean(p) == p }
+
+// under reports whether p is dir or below it.
+func under(p, dir string) bool {
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}

@@ -1,0 +1,307 @@
+//go:build linux
+
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	secureAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
+	secureFlags = unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_NODEV | unix.ST_NOEXEC
+	// maxUnwind bounds the unmount loop; a known peer stacked up to 16,384
+	// mounts on one target.
+	maxUnwind = 1 << 17
+	// resolveStrict refuses every symbolic link and any escape from the
+	// directory the walk starts in.
+	resolveStrict = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+)
+
+// Linux mounts with the new mount API (open_tree, mount_setattr,
+// move_mount): the clone of the source is made read-only, nosuid, nodev and
+// noexec while it is still detached, so it is never writable at the target.
+// On kernels without that API (before 5.12) it falls back to mount(2) with
+// MS_BIND followed by a read-only remount, which leaves a short window in
+// which the bind mount is writable.
+type Linux struct {
+	podsDir string
+	// legacy is set once the new mount API was found missing.
+	legacy atomic.Bool
+}
+
+// NewLinux returns a Mounter for targets below podsDir (an absolute, clean
+// path; it need not exist yet, the kubelet creates it).
+func NewLinux(podsDir string) (*Linux, error) {
+	if !filepath.IsAbs(podsDir) || filepath.Clean(podsDir) != podsDir {
+		return nil, fmt.Errorf("pods directory %q must be an absolute, clean path", podsDir)
+	}
+	return &Linux{podsDir: podsDir}, nil
+}
+
+// Legacy reports whether the fallback (mount(2) + remount) is in use.
+func (m *Linux) Legacy() bool { return m.legacy.Load() }
+
+// SourceID implements Mounter.
+func (m *Linux) SourceID(source string) (ID, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(source, &st); err != nil {
+		return ID{}, &fs.PathError{Op: "stat", Path: source, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return ID{}, fmt.Errorf("source %s: %w", source, ErrNotDir)
+	}
+	return ID{Dev: st.Dev, Ino: st.Ino}, nil
+}
+
+// rel splits target into its path relative to the pods directory.
+func (m *Linux) rel(target string) (string, error) {
+	r, ok := strings.CutPrefix(target, m.podsDir+"/")
+	if !ok || r == "" {
+		return "", fmt.Errorf("%s: %w", target, ErrOutside)
+	}
+	return r, nil
+}
+
+// openBeneath opens rel below the pods directory with O_PATH, refusing every
+// symbolic link on the way.
+func (m *Linux) openBeneath(rel string, flags uint64) (int, error) {
+	pods, err := unix.Open(m.podsDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: m.podsDir, Err: err}
+	}
+	defer unix.Close(pods)
+	return openat2(pods, rel, flags)
+}
+
+func openat2(dir int, rel string, flags uint64) (int, error) {
+	for {
+		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_CLOEXEC | flags,
+			Resolve: resolveStrict,
+		})
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+			continue
+		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+			return -1, fmt.Errorf("%s: %w", rel, ErrSymlink)
+		case errors.Is(err, unix.ENOTDIR) && flags&unix.O_DIRECTORY != 0:
+			return -1, fmt.Errorf("%s: %w", rel, ErrNotDir)
+		default:
+			return -1, &fs.PathError{Op: "openat2", Path: rel, Err: err}
+		}
+	}
+}
+
+// stateFD describes the directory open at fd.
+func stateFD(fd int) (State, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &stx); err != nil {
+		return State{}, fmt.Errorf("failed to statx target: %w", err)
+	}
+	s := State{
+		Exists: true,
+		Root:   ID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino},
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return State{}, fmt.Errorf("statx does not report mount roots: %w", ErrUnsupported)
+	}
+	s.Mounted = stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
+	if s.Mounted {
+		var sfs unix.Statfs_t
+		if err := unix.Fstatfs(fd, &sfs); err != nil {
+			return State{}, fmt.Errorf("failed to statfs target: %w", err)
+		}
+		s.Secure = sfs.Flags&secureFlags == secureFlags
+	}
+	return s, nil
+}
+
+// State implements Mounter.
+func (m *Linux) State(target string) (State, error) {
+	rel, err := m.rel(target)
+	if err != nil {
+		return State{}, err
+	}
+	fd, err := m.openBeneath(rel, unix.O_DIRECTORY)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return State{}, nil
+		}
+		return State{}, err
+	}
+	defer unix.Close(fd)
+	return stateFD(fd)
+}
+
+// Publish implements Mounter.
+func (m *Linux) Publish(source, target string) (err error) {
+	rel, err := m.rel(target)
+	if err != nil {
+		return err
+	}
+	parentRel, base := filepath.Split(rel)
+	var parent int
+	if parentRel == "" {
+		parent, err = unix.Open(m.podsDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			err = &fs.PathError{Op: "open", Path: m.podsDir, Err: err}
+		}
+	} else {
+		parent, err = m.openBeneath(strings.TrimSuffix(parentRel, "/"), unix.O_DIRECTORY)
+	}
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", target, ErrNoParent)
+		}
+		return err
+	}
+	defer unix.Close(parent)
+
+	created := false
+	if err := unix.Mkdirat(parent, base, 0o750); err == nil {
+		created = true
+	} else if !errors.Is(err, unix.EEXIST) {
+		return &fs.PathError{Op: "mkdir", Path: target, Err: err}
+	}
+	defer func() {
+		if err != nil && created {
+			if rmErr := unix.Unlinkat(parent, base, unix.AT_REMOVEDIR); rmErr != nil {
+				err = errors.Join(err, &fs.PathError{Op: "rmdir", Path: target, Err: rmErr})
+			}
+		}
+	}()
+	tfd, err := openat2(parent, base, unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+
+	if !m.legacy.Load() {
+		err = bindNew(source, tfd)
+		if !errors.Is(err, unix.ENOSYS) {
+			return err
+		}
+		m.legacy.Store(true)
+	}
+	return bindLegacy(source, tfd)
+}
+
+// bindNew clones source detached, makes the clone read-only, nosuid, nodev
+// and noexec, and only then attaches it at the target: no writable window.
+// The clone is not recursive, so mounts below the source are not carried.
+func bindNew(source string, target int) error {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("failed to clone %s: %w", source, err)
+	}
+	defer unix.Close(tree)
+	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs}); err != nil {
+		return fmt.Errorf("failed to make the clone of %s read-only: %w", source, err)
+	}
+	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("failed to attach the clone of %s: %w", source, err)
+	}
+	return nil
+}
+
+// bindLegacy is the fallback for kernels without the new mount API.
+func bindLegacy(source string, target int) error {
+	path := "/proc/self/fd/" + strconv.Itoa(target)
+	if err := unix.Mount(source, path, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("failed to bind %s: %w", source, err)
+	}
+	if err := unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		uerr := unix.Unmount(path, unix.MNT_DETACH)
+		return errors.Join(fmt.Errorf("failed to remount %s read-only: %w", source, err), uerr)
+	}
+	return nil
+}
+
+// Secure implements Mounter.
+func (m *Linux) Secure(target string) error {
+	rel, err := m.rel(target)
+	if err != nil {
+		return err
+	}
+	fd, err := m.openBeneath(rel, unix.O_DIRECTORY)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs})
+	if errors.Is(err, unix.ENOSYS) {
+		path := "/proc/self/fd/" + strconv.Itoa(fd)
+		err = unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+	}
+	if err != nil {
+		return fmt.Errorf("failed to make %s read-only: %w", target, err)
+	}
+	return nil
+}
+
+// Unpublish implements Mounter. The path is checked for symbolic links once
+// with openat2; the unmounts then use the path with UMOUNT_NOFOLLOW (an open
+// descriptor would keep the mount busy). Only root can change the pods
+// directory between the two steps.
+func (m *Linux) Unpublish(target string) (int, error) {
+	rel, err := m.rel(target)
+	if err != nil {
+		return 0, err
+	}
+	fd, err := m.openBeneath(rel, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	st, err := stateFD(fd)
+	unix.Close(fd)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for mounted := st.Mounted; mounted; n++ {
+		if n >= maxUnwind {
+			return n, fmt.Errorf("failed to unwind %s: more than %d mounts", target, maxUnwind)
+		}
+		if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.EINVAL) {
+				break // not a mount point any more
+			}
+			return n, fmt.Errorf("failed to unmount %s: %w", target, err)
+		}
+		if mounted, err = isMountRoot(target); err != nil {
+			return n + 1, err
+		}
+	}
+	if err := os.Remove(target); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
+			return n, fmt.Errorf("%s: %w", target, ErrNotEmpty)
+		}
+		return n, fmt.Errorf("failed to remove %s: %w", target, err)
+	}
+	return n, nil
+}
+
+func isMountRoot(path string) (bool, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("failed to statx %s: %w", path, err)
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}

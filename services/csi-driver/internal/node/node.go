@@ -1,0 +1,365 @@
+// Package node implements the CSI Identity and Node services: it validates
+// every request, serialises the calls for one target, and asks a Mounter to
+// bind-mount an admin-configured source directory read-only into a pod.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/metrics"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
+)
+
+// Config holds what a Service needs.
+type Config struct {
+	// DriverName is returned by GetPluginInfo. Required.
+	DriverName string
+	// Version is returned by GetPluginInfo as the vendor version.
+	Version string
+	// NodeID is returned by NodeGetInfo. Required.
+	NodeID string
+	// PodsDir is <kubelet-dir>/pods; every target must lie below it. Required.
+	PodsDir string
+	// Sources are the publishable directories. At least one.
+	Sources []config.Source
+	// DefaultSource is used when a volume names none; may be empty.
+	DefaultSource string
+	// Mounter performs the mounts. Required.
+	Mounter mount.Mounter
+	// Metrics receives the published and source-ready gauges. Required.
+	Metrics *metrics.Metrics
+	// Logger receives one line per publish and unpublish. Required.
+	Logger *zap.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service serves the CSI Identity and Node services.
+type Service struct {
+	csi.UnimplementedIdentityServer
+	csi.UnimplementedNodeServer
+
+	driverName, version, nodeID string
+	podsDir                     string
+	sources                     map[string]string
+	sourceNames                 []string
+	defaultSource               string
+	mounter                     mount.Mounter
+	metrics                     *metrics.Metrics
+	log                         *zap.Logger
+	now                         func() time.Time
+	serving                     atomic.Bool
+	locks                       keyedMutex
+}
+
+// New validates cfg and builds a Service.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.DriverName == "":
+		return nil, errors.New("node: --driver-name is required")
+	case cfg.NodeID == "":
+		return nil, errors.New("node: --node-id is required")
+	case cfg.PodsDir == "":
+		return nil, errors.New("node: --kubelet-dir is required")
+	case len(cfg.Sources) == 0:
+		return nil, errors.New("node: at least one --source is required")
+	case cfg.Mounter == nil, cfg.Metrics == nil, cfg.Logger == nil:
+		return nil, errors.New("node: a mounter, metrics and a logger are required")
+	}
+	s := &Service{
+		driverName:    cfg.DriverName,
+		version:       cfg.Version,
+		nodeID:        cfg.NodeID,
+		podsDir:       cfg.PodsDir,
+		sources:       make(map[string]string, len(cfg.Sources)),
+		defaultSource: cfg.DefaultSource,
+		mounter:       cfg.Mounter,
+		metrics:       cfg.Metrics,
+		log:           cfg.Logger,
+		now:           cfg.Now,
+		locks:         keyedMutex{m: map[string]*keyedEntry{}},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, src := range cfg.Sources {
+		s.sources[src.Name] = src.Dir
+		s.sourceNames = append(s.sourceNames, src.Name)
+	}
+	if s.defaultSource != "" {
+		if _, ok := s.sources[s.defaultSource]; !ok {
+			return nil, fmt.Errorf("node: --default-source %q is not a configured --source", s.defaultSource)
+		}
+	}
+	return s, nil
+}
+
+// SetServing records whether the gRPC server is serving; Probe reports
+// not ready until it is.
+func (s *Service) SetServing(v bool) { s.serving.Store(v) }
+
+// GetPluginInfo implements csi.IdentityServer.
+func (s *Service) GetPluginInfo(context.Context, *csi.GetPluginInfoRequest) (*csi.GetPluginInfoResponse, error) {
+	return &csi.GetPluginInfoResponse{Name: s.driverName, VendorVersion: s.version}, nil
+}
+
+// GetPluginCapabilities implements csi.IdentityServer: a node-only plugin
+// has no controller service and no topology.
+func (s *Service) GetPluginCapabilities(context.Context, *csi.GetPluginCapabilitiesRequest) (*csi.GetPluginCapabilitiesResponse, error) {
+	return &csi.GetPluginCapabilitiesResponse{}, nil
+}
+
+// Probe implements csi.IdentityServer: ready when the server is serving and
+// every source directory exists.
+func (s *Service) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
+	return &csi.ProbeResponse{Ready: wrapperspb.Bool(s.Ready() == nil)}, nil
+}
+
+// Ready returns nil when the driver can publish every source; it also
+// refreshes the source-ready gauge. /readyz uses it.
+func (s *Service) Ready() error {
+	var errs []error
+	for _, name := range s.sourceNames {
+		_, err := s.mounter.SourceID(s.sources[name])
+		s.metrics.SetSourceReady(name, err == nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("source %s: %w", name, err))
+		}
+	}
+	if !s.serving.Load() {
+		errs = append(errs, errors.New("the CSI server is not serving"))
+	}
+	return errors.Join(errs...)
+}
+
+// NodeGetInfo implements csi.NodeServer.
+func (s *Service) NodeGetInfo(context.Context, *csi.NodeGetInfoRequest) (*csi.NodeGetInfoResponse, error) {
+	return &csi.NodeGetInfoResponse{NodeId: s.nodeID}, nil
+}
+
+// NodeGetCapabilities implements csi.NodeServer. The driver advertises
+// neither volume stats nor volume condition: usage would be that of the
+// host file system holding the socket, and a condition-only reply is an
+// error for a kubelet without the CSIVolumeHealth feature gate.
+func (s *Service) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesRequest) (*csi.NodeGetCapabilitiesResponse, error) {
+	return &csi.NodeGetCapabilitiesResponse{}, nil
+}
+
+// NodePublishVolume implements csi.NodeServer.
+func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	start := s.now()
+	p, err := s.validatePublish(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	id, err := s.mounter.SourceID(p.sourceDir)
+	if err != nil {
+		s.metrics.SetSourceReady(p.source, false)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, status.Errorf(codes.FailedPrecondition, "volume_context[%s] %q: the source directory does not exist on this node", KeySource, p.source)
+		}
+		return nil, status.Errorf(codes.Internal, "volume_context[%s] %q: %v", KeySource, p.source, err)
+	}
+	unlock := s.locks.lock(p.target)
+	defer unlock()
+	st, err := s.mounter.State(p.target)
+	if err != nil {
+		return nil, targetStatus(err)
+	}
+	outcome := "mounted"
+	switch {
+	case st.Mounted && st.Root != id:
+		return nil, status.Errorf(codes.AlreadyExists, "target_path %q is already mounted from another source", p.target)
+	case st.Mounted && !st.Secure:
+		if err := s.mounter.Secure(p.target); err != nil {
+			return nil, status.Errorf(codes.Internal, "target_path %q: %v", p.target, err)
+		}
+		outcome = "made read-only"
+	case st.Mounted:
+		outcome = "already mounted"
+	default:
+		if err := s.mounter.Publish(p.sourceDir, p.target); err != nil {
+			return nil, targetStatus(err)
+		}
+		s.metrics.AddPublished(p.source, 1)
+	}
+	ctx := req.GetVolumeContext()
+	s.log.Info("published volume",
+		zap.String("volume_id", p.volumeID),
+		zap.String("target_path", p.target),
+		zap.String("namespace", ctx[KeyPodNamespace]),
+		zap.String("pod", ctx[KeyPodName]),
+		zap.String("source", p.source),
+		zap.String("outcome", outcome),
+		zap.Duration("duration", s.now().Sub(start)),
+	)
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// NodeUnpublishVolume implements csi.NodeServer. A missing or unmounted
+// target succeeds: a replayed unpublish must never strand a pod.
+func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	start := s.now()
+	if err := validateVolumeID(req.GetVolumeId()); err != nil {
+		return nil, toStatus(err)
+	}
+	target, err := s.validateTarget(req.GetTargetPath())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	unlock := s.locks.lock(target)
+	defer unlock()
+	st, err := s.mounter.State(target)
+	if err != nil {
+		return nil, targetStatus(err)
+	}
+	source := ""
+	if st.Mounted {
+		source = s.sourceOf(st.Root)
+	}
+	n, err := s.mounter.Unpublish(target)
+	if errors.Is(err, mount.ErrNotEmpty) {
+		s.log.Warn("left a non-empty target that is not a mount in place",
+			zap.String("volume_id", req.GetVolumeId()), zap.String("target_path", target))
+		err = nil
+	}
+	if err != nil {
+		return nil, targetStatus(err)
+	}
+	if n > 0 && source != "" {
+		s.metrics.AddPublished(source, -1)
+	}
+	s.log.Info("unpublished volume",
+		zap.String("volume_id", req.GetVolumeId()),
+		zap.String("target_path", target),
+		zap.String("source", source),
+		zap.Int("unmounted", n),
+		zap.Duration("duration", s.now().Sub(start)),
+	)
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// sourceOf names the configured source whose directory has id, or "".
+func (s *Service) sourceOf(id mount.ID) string {
+	for _, name := range s.sourceNames {
+		if sid, err := s.mounter.SourceID(s.sources[name]); err == nil && sid == id {
+			return name
+		}
+	}
+	return ""
+}
+
+// CountPublished sets the published-volumes gauge from the mount points an
+// earlier instance left below the pods directory (read once from the mount
+// table at start-up) and returns the count per source.
+func (s *Service) CountPublished(mountPoints []string) map[string]int {
+	counts := map[string]int{}
+	seen := map[string]bool{}
+	for _, mp := range mountPoints {
+		if seen[mp] {
+			continue
+		}
+		seen[mp] = true
+		if _, err := s.validateTarget(mp); err != nil {
+			continue
+		}
+		st, err := s.mounter.State(mp)
+		if err != nil || !st.Mounted {
+			continue
+		}
+		if name := s.sourceOf(st.Root); name != "" {
+			counts[name]++
+		}
+	}
+	for name, n := range counts {
+		s.metrics.AddPublished(name, float64(n))
+	}
+	return counts
+}
+
+// toStatus converts a validation error into the gRPC status the CSI spec
+// asks for.
+func toStatus(err error) error {
+	switch {
+	case errors.Is(err, ErrInvalid):
+		return status.Error(codes.InvalidArgument, trimSentinel(err))
+	case errors.Is(err, ErrPrecondition):
+		return status.Error(codes.FailedPrecondition, trimSentinel(err))
+	default:
+		return status.Error(codes.Internal, err.Error())
+	}
+}
+
+// trimSentinel drops the "invalid argument: " prefix the sentinel adds.
+func trimSentinel(err error) string {
+	msg := err.Error()
+	for _, s := range []error{ErrInvalid, ErrPrecondition} {
+		if p := s.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
+			return msg[len(p):]
+		}
+	}
+	return msg
+}
+
+// targetStatus maps a mounter error about the target.
+func targetStatus(err error) error {
+	switch {
+	case errors.Is(err, mount.ErrSymlink):
+		return status.Errorf(codes.InvalidArgument, "target_path must not contain a symbolic link: %v", err)
+	case errors.Is(err, mount.ErrOutside):
+		return status.Errorf(codes.InvalidArgument, "target_path: %v", err)
+	case errors.Is(err, mount.ErrNotDir):
+		return status.Errorf(codes.InvalidArgument, "target_path exists and is not a directory: %v", err)
+	case errors.Is(err, mount.ErrNoParent):
+		return status.Errorf(codes.FailedPrecondition, "target_path: the parent directory does not exist (the kubelet creates it): %v", err)
+	default:
+		return status.Errorf(codes.Internal, "target_path: %v", err)
+	}
+}
+
+// keyedMutex serialises the calls for one target; entries are dropped when
+// no call holds or waits for them, so the map stays as small as the number
+// of targets in flight.
+type keyedMutex struct {
+	mu sync.Mutex
+	m  map[string]*keyedEntry
+}
+
+type keyedEntry struct {
+	mu   sync.Mutex
+	refs int
+}
+
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	e, ok := k.m[key]
+	if !ok {
+		e = &keyedEntry{}
+		k.m[key] = e
+	}
+	e.refs++
+	k.mu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.mu.Unlock()
+		k.mu.Lock()
+		e.refs--
+		if e.refs == 0 {
+			delete(k.m, key)
+		}
+		k.mu.Unlock()
+	}
+}
