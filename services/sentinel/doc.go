@@ -1,2 +1,0 @@
-// Package sentinel is being built; see the issue tracker.
-package sentinel

@@ -1,0 +1,111 @@
+// Package lease makes sure only one sentinel works on a release at a time
+// (say a Job pod that is being replaced while its predecessor still runs, or
+// an operator's manual run): the work runs only while this process holds a
+// coordination.k8s.io Lease, and stops when it loses it.
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+)
+
+// ErrLost is returned when the Lease was lost while the work still ran.
+var ErrLost = errors.New("lost the sentinel lease to another holder")
+
+// Config describes the Lease.
+type Config struct {
+	Client    kubernetes.Interface
+	Namespace string
+	Name      string
+	Identity  string
+	Logger    *zap.Logger
+	// Durations; zero values take 15s/10s/2s.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+// Run blocks until the Lease is held, then runs work with a context that is
+// cancelled if the Lease is lost, and returns work's error. It releases the
+// Lease when work returns.
+func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
+	if cfg.Client == nil || cfg.Namespace == "" || cfg.Name == "" || cfg.Identity == "" || cfg.Logger == nil {
+		return errors.New("lease: client, namespace, name (--lease), identity (--identity) and logger are required")
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = 15 * time.Second
+	}
+	if cfg.RenewDeadline == 0 {
+		cfg.RenewDeadline = 10 * time.Second
+	}
+	if cfg.RetryPeriod == 0 {
+		cfg.RetryPeriod = 2 * time.Second
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metaFor(cfg),
+		Client:     cfg.Client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		once     sync.Once
+		workErr  error
+		workDone = make(chan struct{})
+		started  bool
+		mu       sync.Mutex
+	)
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock:            lock,
+		LeaseDuration:   cfg.LeaseDuration,
+		RenewDeadline:   cfg.RenewDeadline,
+		RetryPeriod:     cfg.RetryPeriod,
+		ReleaseOnCancel: true,
+		Name:            cfg.Name,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(wctx context.Context) {
+				once.Do(func() {
+					mu.Lock()
+					started = true
+					mu.Unlock()
+					cfg.Logger.Info("holding the sentinel lease", zap.String("lease", cfg.Namespace+"/"+cfg.Name))
+					err := work(wctx)
+					mu.Lock()
+					workErr = err
+					mu.Unlock()
+					close(workDone)
+					cancel()
+				})
+			},
+			OnStoppedLeading: func() {},
+			OnNewLeader: func(id string) {
+				if id != cfg.Identity {
+					cfg.Logger.Info("another sentinel holds the lease; waiting", zap.String("holder", id))
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("failed to set up the lease: %w", err)
+	}
+	le.Run(lctx)
+	mu.Lock()
+	wasStarted := started
+	mu.Unlock()
+	if !wasStarted {
+		return ctx.Err()
+	}
+	<-workDone
+	mu.Lock()
+	defer mu.Unlock()
+	if workErr != nil && errors.Is(workErr, context.Canceled) && ctx.Err() == nil {
+		return ErrLost
+	}
+	return workErr
+}

@@ -1,0 +1,282 @@
+// Package watch keeps an event-driven picture of the pods that block the
+// removal of a CSI driver: every pod, in any namespace, with a volume whose
+// csi.driver is the driver's name, from the moment it is created until its
+// object is gone (Terminating pods included). It holds one shared pod informer
+// whose transform strips each pod to the handful of fields used here, so
+// memory stays small on large clusters, and after the initial LIST it learns
+// only from watch events.
+package watch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+const (
+	indexBlocking   = "meshcsi-blocking"
+	indexController = "meshcsi-controller-uid"
+	blockingValue   = "true"
+)
+
+// Blocker describes one pod that keeps the driver in place.
+type Blocker struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	OwnerKind string `json:"ownerKind,omitempty"`
+	OwnerName string `json:"ownerName,omitempty"`
+	Node      string `json:"node,omitempty"`
+	Phase     string `json:"phase,omitempty"`
+	// TerminatingSince is the pod's deletionTimestamp, if it has one.
+	TerminatingSince *time.Time `json:"terminatingSince,omitempty"`
+}
+
+// String renders the blocker the way progress reports list it.
+func (b Blocker) String() string {
+	s := b.Namespace + "/" + b.Name
+	if b.OwnerKind != "" {
+		s += " owner=" + b.OwnerKind + "/" + b.OwnerName
+	} else {
+		s += " owner=none"
+	}
+	node := b.Node
+	if node == "" {
+		node = "<unscheduled>"
+	}
+	s += " node=" + node
+	if b.TerminatingSince != nil {
+		s += " terminating since " + b.TerminatingSince.UTC().Format(time.RFC3339)
+	} else {
+		s += " phase=" + b.Phase
+	}
+	return s
+}
+
+// UsesDriver reports whether pod has a CSI volume of driver.
+func UsesDriver(pod *corev1.Pod, driver string) bool {
+	for i := range pod.Spec.Volumes {
+		if csi := pod.Spec.Volumes[i].CSI; csi != nil && csi.Driver == driver {
+			return true
+		}
+	}
+	return false
+}
+
+// BlockerFor converts a pod into its Blocker description.
+func BlockerFor(pod *corev1.Pod) Blocker {
+	b := Blocker{Namespace: pod.Namespace, Name: pod.Name, Node: pod.Spec.NodeName, Phase: string(pod.Status.Phase)}
+	if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+		b.OwnerKind, b.OwnerName = ref.Kind, ref.Name
+	} else if len(pod.OwnerReferences) > 0 {
+		b.OwnerKind, b.OwnerName = pod.OwnerReferences[0].Kind, pod.OwnerReferences[0].Name
+	}
+	if pod.DeletionTimestamp != nil {
+		t := pod.DeletionTimestamp.Time
+		b.TerminatingSince = &t
+	}
+	return b
+}
+
+// SortBlockers orders blockers by namespace and name, for stable reports.
+func SortBlockers(bs []Blocker) {
+	sort.Slice(bs, func(i, j int) bool {
+		if bs[i].Namespace != bs[j].Namespace {
+			return bs[i].Namespace < bs[j].Namespace
+		}
+		return bs[i].Name < bs[j].Name
+	})
+}
+
+// Strip returns a transform that keeps only what the tracker reads: identity,
+// deletionTimestamp, the first owner reference, node, phase and the volumes
+// of driver (reduced to their driver name). Pods without such a volume keep
+// only identity and their controller reference (used to wait for the driver's
+// DaemonSet pods). It is idempotent, as informer transforms must be.
+func Strip(driver string) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			// Tombstones and other wrappers pass through untouched.
+			return obj, nil
+		}
+		out := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:              pod.Name,
+				Namespace:         pod.Namespace,
+				UID:               pod.UID,
+				ResourceVersion:   pod.ResourceVersion,
+				DeletionTimestamp: pod.DeletionTimestamp,
+			},
+		}
+		if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+			out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}}
+		} else if len(pod.OwnerReferences) > 0 {
+			r := pod.OwnerReferences[0]
+			out.OwnerReferences = []metav1.OwnerReference{{Kind: r.Kind, Name: r.Name, UID: r.UID}}
+		}
+		if !UsesDriver(pod, driver) {
+			return out, nil
+		}
+		out.Spec.NodeName = pod.Spec.NodeName
+		out.Status.Phase = pod.Status.Phase
+		for i := range pod.Spec.Volumes {
+			if csi := pod.Spec.Volumes[i].CSI; csi != nil && csi.Driver == driver {
+				out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
+					Name:         pod.Spec.Volumes[i].Name,
+					VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: driver}},
+				})
+			}
+		}
+		return out, nil
+	}
+}
+
+// Tracker watches all pods and answers which of them block removal.
+type Tracker struct {
+	driver   string
+	factory  informers.SharedInformerFactory
+	informer cache.SharedIndexInformer
+
+	mu      sync.Mutex
+	waiters []chan struct{}
+}
+
+// NewTracker builds a Tracker over client for driver. Nothing runs until
+// Start is called.
+func NewTracker(client kubernetes.Interface, driver string) (*Tracker, error) {
+	if client == nil {
+		return nil, errors.New("watch: a kubernetes client is required")
+	}
+	if driver == "" {
+		return nil, errors.New("watch: --driver-name must not be empty")
+	}
+	t := &Tracker{driver: driver}
+	t.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(Strip(driver)))
+	t.informer = t.factory.Core().V1().Pods().Informer()
+	err := t.informer.AddIndexers(cache.Indexers{
+		indexBlocking: func(obj any) ([]string, error) {
+			if pod, ok := obj.(*corev1.Pod); ok && UsesDriver(pod, driver) {
+				return []string{blockingValue}, nil
+			}
+			return nil, nil
+		},
+		indexController: func(obj any) ([]string, error) {
+			pod, ok := obj.(*corev1.Pod)
+			if !ok {
+				return nil, nil
+			}
+			if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
+				return []string{string(ref.UID)}, nil
+			}
+			return nil, nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to add pod indexers: %w", err)
+	}
+	notify := func(any) { t.notify() }
+	if _, err := t.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    notify,
+		UpdateFunc: func(_, n any) { t.notify() },
+		DeleteFunc: notify,
+	}); err != nil {
+		return nil, fmt.Errorf("failed to add pod event handler: %w", err)
+	}
+	return t, nil
+}
+
+// Start runs the informer until ctx is done.
+func (t *Tracker) Start(ctx context.Context) { t.factory.Start(ctx.Done()) }
+
+// Shutdown waits for the informer goroutines after ctx was cancelled.
+func (t *Tracker) Shutdown() { t.factory.Shutdown() }
+
+// WaitForSync blocks until the initial LIST is in the cache or ctx ends.
+func (t *Tracker) WaitForSync(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), t.informer.HasSynced)
+}
+
+// HasSynced reports whether the initial LIST is in the cache.
+func (t *Tracker) HasSynced() bool { return t.informer.HasSynced() }
+
+// Changed returns a channel closed at the next pod event after the call.
+// Callers re-read Blockers after it fires.
+func (t *Tracker) Changed() <-chan struct{} {
+	ch := make(chan struct{})
+	t.mu.Lock()
+	t.waiters = append(t.waiters, ch)
+	t.mu.Unlock()
+	return ch
+}
+
+func (t *Tracker) notify() {
+	t.mu.Lock()
+	ws := t.waiters
+	t.waiters = nil
+	t.mu.Unlock()
+	for _, ch := range ws {
+		close(ch)
+	}
+}
+
+// Blockers returns the pods that use the driver now, sorted.
+func (t *Tracker) Blockers() []Blocker {
+	objs, err := t.informer.GetIndexer().ByIndex(indexBlocking, blockingValue)
+	if err != nil {
+		return nil // the index is registered in NewTracker; cannot fail
+	}
+	out := make([]Blocker, 0, len(objs))
+	for _, o := range objs {
+		if pod, ok := o.(*corev1.Pod); ok {
+			out = append(out, BlockerFor(pod))
+		}
+	}
+	SortBlockers(out)
+	return out
+}
+
+// ControlledBy counts the pods whose controller has uid (e.g. a DaemonSet).
+func (t *Tracker) ControlledBy(uid string) int {
+	objs, err := t.informer.GetIndexer().ByIndex(indexController, uid)
+	if err != nil {
+		return 0
+	}
+	return len(objs)
+}
+
+// Cached reports how many pods the cache holds (for benchmarks and debug logs).
+func (t *Tracker) Cached() int { return len(t.informer.GetStore().ListKeys()) }
+
+// FreshBlockers reads all pods from the API server in pages (not from any
+// cache) and returns those that use driver. It is the last check before
+// anything is deleted.
+func FreshBlockers(ctx context.Context, client kubernetes.Interface, driver string, pageSize int64) ([]Blocker, error) {
+	var out []Blocker
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		list, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("failed to list pods: %w", err)
+		}
+		for i := range list.Items {
+			if UsesDriver(&list.Items[i], driver) {
+				out = append(out, BlockerFor(&list.Items[i]))
+			}
+		}
+		if list.Continue == "" {
+			break
+		}
+		opts.Continue = list.Continue
+	}
+	SortBlockers(out)
+	return out, nil
+}
