@@ -173,6 +173,7 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 		}
 		return nil, status.Errorf(codes.Internal, "volume_context[%s] %q: %v", KeySource, p.source, err)
 	}
+	s.metrics.SetSourceReady(p.source, true)
 	unlock := s.locks.lock(p.target)
 	defer unlock()
 	st, err := s.mounter.State(p.target)

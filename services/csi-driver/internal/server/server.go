@@ -172,6 +172,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		zap.String("endpoint", cfg.Endpoint), zap.String("registration", cfg.RegistrationSocket()),
 		zap.String("http_address", cfg.HTTPAddress))
 	s.countPublished()
+	if err := s.node.Ready(); err != nil {
+		s.log.Warn("not ready", zap.Error(err))
+	}
 
 	var runErr error
 	select {

@@ -170,8 +170,7 @@ func Hostile() []Case {
 // so a failing test never leaves a mount behind.
 func KubeletDir(t testing.TB, vols ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	t.Cleanup(func() { UnmountBelow(t, dir) })
+	dir := TempDir(t, "kd")
 	for _, v := range vols {
 		if err := os.MkdirAll(filepath.Dir(Target(dir, v)), 0o750); err != nil {
 			t.Fatal(err)
@@ -180,5 +179,24 @@ func KubeletDir(t testing.TB, vols ...string) string {
 	if err := os.MkdirAll(filepath.Join(dir, "pods"), 0o750); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TempDir makes a short-named temporary directory (Unix socket paths are
+// limited to 107 bytes, too short for t.TempDir under a long test name). Its
+// cleanup first unmounts everything below it and removes it only when no
+// mount is left, so a failing test can never delete through a bind mount.
+func TempDir(t testing.TB, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "meshcsi-"+prefix+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		UnmountBelow(t, dir)
+		if len(MountsBelow(t, dir)) == 0 {
+			_ = os.RemoveAll(dir)
+		}
+	})
 	return dir
 }
