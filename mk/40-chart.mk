@@ -2,29 +2,27 @@
 
 CHART_DIR := $(ROOT)/charts/meshcsi
 
-# helm is pinned and built from its Go module; the ldflags give client-only
-# commands (lint, template, install --dry-run) a v1.33 default instead of
-# v1.20. The harness may define HELM first; the chart and e2e use the same one.
-HELM_VERSION ?= v3.19.0
-HELM ?= $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
-HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
-  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=33
+# helm comes from the harness fragment (mk/20-harness.mk: HELM, the pinned
+# helm under the tools cache); this fallback only applies without it. Client-
+# only commands get --kube-version, so a helm built without the version
+# ldflags (default v1.20) renders for v1.33 all the same.
+ifndef HELM
+HELM_VERSION := v3.19.0
+HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
+$(HELM):
+	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+endif
 
 # promtool checks the shipped alert rules (and, in the e2e suite, a scrape).
 APT_PACKAGES += prometheus
 TEST_TARGETS += chart-lint test-chart
 
-.PHONY: helm chart-lint test-chart
-
-helm: $(HELM) ## Install the pinned helm into the tools cache.
-
-$(HELM):
-	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install -ldflags "$(HELM_LDFLAGS)" helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+.PHONY: chart-lint test-chart
 
 chart-lint: $(HELM) ## helm lint --strict the chart (defaults and OpenShift mode).
 	$(HELM) lint $(CHART_DIR) --strict --kube-version 1.33.13
 	$(HELM) lint $(CHART_DIR) --strict --kube-version 1.33.13 --set openshift.enabled=true
 
-test-chart: $(HELM) ## Chart tests: rendered objects, schema rejections, rules, dashboard, API validation.
+test-chart: deps kube-binaries $(HELM) ## Chart tests: rendered objects, schema rejections, rules, dashboard, API validation.
 	cd $(ROOT)/e2e && $(GO) vet -tags chart ./chart/
 	cd $(ROOT)/e2e && MESHCSI_HELM=$(HELM) $(GO) test -tags chart -count=1 ./chart/

@@ -13,19 +13,9 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
-)
 
-// DriverMetrics are the series the shipped rules and dashboard may use. The
-// e2e Prometheus case checks that a real scrape of the driver has each of
-// them (see e2e.ReferencedMetrics).
-var DriverMetrics = []string{
-	"up",
-	"meshcsi_csi_operations_total",
-	"meshcsi_csi_operation_duration_seconds_bucket",
-	"meshcsi_published_volumes",
-	"meshcsi_source_ready",
-	"process_resident_memory_bytes",
-}
+	"github.com/meshcsi/meshcsi/e2e/monitoring"
+)
 
 var metricRE = regexp.MustCompile(`\b(up|meshcsi_[a-z_]+|process_[a-z_]+)\b`)
 
@@ -166,7 +156,7 @@ func checkMetrics(t *testing.T, where, expr string) {
 		t.Errorf("%s: no metric in %q", where, expr)
 	}
 	for _, n := range names {
-		if !slices.Contains(DriverMetrics, n) {
+		if !slices.Contains(monitoring.DriverMetrics, n) {
 			t.Errorf("%s: unknown metric %s", where, n)
 		}
 	}
