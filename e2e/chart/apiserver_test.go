@@ -1,0 +1,78 @@
+//go:build chart
+
+package chart
+
+import (
+	"context"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshcsi/meshcsi/e2e/kube"
+	"github.com/meshcsi/meshcsi/libs/kubeharness"
+)
+
+// TestServerSideDryRun validates every rendering against a real v1.33 API
+// server (the harness's control plane): each object is created as a dry run
+// with strict field validation, so an unknown or mistyped field, a bad enum
+// or a failed admission check fails the test. The OpenShift and
+// prometheus-operator kinds are checked against the stand-in CRDs in
+// e2e/testdata/crds.
+func TestServerSideDryRun(t *testing.T) {
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cluster, err := kubeharness.Start(c, kubeharness.Options{Mode: kubeharness.ControlPlane})
+	if err != nil {
+		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.Background()); err != nil {
+			t.Errorf("stop the control plane: %v", err)
+		}
+	})
+	kc, err := kube.New(cluster.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crds, err := filepath.Glob(filepath.Join(chartDir(t), "..", "..", "e2e", "testdata", "crds", "*.yaml"))
+	if err != nil || len(crds) != 4 {
+		t.Fatalf("stand-in CRDs: %v %v", crds, err)
+	}
+	if err := kc.ApplyCRDFiles(c, crds...); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{namespace, "team-a", "team-b"} {
+		if err := kc.EnsureNamespace(c, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHelm(t)
+	names := make([]string, 0, len(valueSets))
+	for n := range valueSets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			objs := render(t, h, valueSets[name])
+			if err := kc.Create(c, objs, kube.CreateOptions{DryRun: true}); err != nil {
+				t.Fatalf("server-side dry run:\n%v", err)
+			}
+		})
+	}
+	t.Run("install dry run shows the OpenShift notes", func(t *testing.T) {
+		hk := *h
+		hk.Kubeconfig = cluster.Kubeconfig()
+		out, err := hk.Run(c, "install", release, chartDir(t), "--dry-run=server", "--namespace", namespace,
+			"--set", "openshift.enabled=true")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "oc adm policy add-scc-to-group meshcsi-workload system:serviceaccounts:<namespace>"
+		if !strings.Contains(out, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, out)
+		}
+	})
+}

@@ -1,0 +1,118 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshcsi/meshcsi/e2e/env"
+)
+
+// The suite shares one cluster: starting it costs more than all cases.
+var (
+	suite     *env.Env
+	durations []caseDuration
+)
+
+type caseDuration struct {
+	name   string
+	took   time.Duration
+	failed bool
+}
+
+const (
+	release   = "meshcsi"
+	namespace = "meshcsi-system"
+	workloads = "e2e-workloads"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: the suite runs a kubelet and containerd and needs root")
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "meshcsi-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	start := time.Now()
+	logf := func(f string, a ...any) {
+		fmt.Printf("e2e setup [%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(f, a...))
+	}
+	suite, err = env.Setup(ctx, env.Options{Dir: dir, Logf: logf})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: setup:", err)
+		return 1
+	}
+	setup := time.Since(start)
+	code := m.Run()
+	stopStart := time.Now()
+	if err := suite.Close(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: teardown:", err)
+		code = 1
+	}
+	report(setup, time.Since(stopStart))
+	return code
+}
+
+func report(setup, teardown time.Duration) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ne2e durations\n  %-58s %8s\n", "setup: build images, start the cluster, import", setup.Round(100*time.Millisecond))
+	for _, d := range durations {
+		status := "ok"
+		if d.failed {
+			status = "FAIL"
+		}
+		fmt.Fprintf(&b, "  %-58s %8s %s\n", d.name, d.took.Round(100*time.Millisecond), status)
+	}
+	fmt.Fprintf(&b, "  %-58s %8s\n", "teardown: stop the cluster, clean the node", teardown.Round(100*time.Millisecond))
+	fmt.Print(b.String())
+	if p := os.Getenv("MESHCSI_E2E_REPORT"); p != "" {
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		_ = os.WriteFile(p, []byte(b.String()), 0o644)
+	}
+}
+
+// step runs one case as a subtest and records its duration.
+func step(t *testing.T, name string, f func(t *testing.T, ctx context.Context)) bool {
+	t.Helper()
+	start := time.Now()
+	ok := t.Run(name, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+		defer cancel()
+		f(t, ctx)
+	})
+	durations = append(durations, caseDuration{name: name, took: time.Since(start), failed: !ok})
+	return ok
+}
+
+// TestE2E runs the cases in an order that reuses installs: 1, 2, 3 and 7 on
+// one install, 4 uninstalls it, 5 installs and uninstalls in OpenShift mode,
+// 6 re-installs while the sentinel waits and finally uninstalls.
+func TestE2E(t *testing.T) {
+	ctx := context.Background()
+	if err := suite.EnsureWorkloadNamespace(ctx, workloads); err != nil {
+		t.Fatal(err)
+	}
+	step(t, "1 install: driver ready, socket read-only, unknown source", caseInstall)
+	step(t, "2 pod deletion unpublishes, no mount left", casePodDeletion)
+	step(t, "3 Prometheus scrapes the driver by its annotations", casePrometheus)
+	step(t, "7 driver pod restarted while workloads run", caseDriverRestart)
+	step(t, "4 helm uninstall hands off to the sentinel", caseUninstall)
+	step(t, "5 OpenShift mode: SCCs created, then removed", caseOpenShift)
+	step(t, "6 re-install while the sentinel waits", caseReinstall)
+}

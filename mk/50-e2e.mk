@@ -1,0 +1,25 @@
+# The e2e suite (e2e/, build tag e2e) on the harness's single-node cluster,
+# the demo, and the images built with the harness's Go image builder.
+
+E2E_DIR := $(ROOT)/e2e
+E2E_TIMEOUT ?= 40m
+E2E_REPORT := $(OUT)/e2e-durations.txt
+DEMO_DIR ?= $(OUT)/demo
+
+TEST_TARGETS += test-e2e
+
+.PHONY: test-e2e images demo demo-down
+
+test-e2e: deps kube-binaries $(HELM) ## e2e cases 1-7 on a real local cluster (root); durations in _output/e2e-durations.txt.
+	cd $(E2E_DIR) && $(GO) vet -tags e2e .
+	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
+	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestE2E$$' .
+
+images: ## Build the driver, sentinel and demo-agent images (docker archives) into _output/images.
+	cd $(E2E_DIR) && $(GO) run ./cmd/build-images --out $(OUT)/images --tag $(VERSION) --version $(VERSION)
+
+demo: deps kube-binaries $(HELM) ## The demo: local cluster, install, a workload using the socket, uninstall hand-off (root).
+	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) $(GO) run ./cmd/demo up --dir $(DEMO_DIR) --version $(VERSION)
+
+demo-down: ## Stop the demo's cluster and remove what it left.
+	cd $(E2E_DIR) && $(GO) run ./cmd/demo down --dir $(DEMO_DIR)
