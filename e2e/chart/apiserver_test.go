@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/meshcsi/meshcsi/e2e/kube"
+	"github.com/meshcsi/meshcsi/e2e/manifest"
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 )
 
@@ -62,6 +65,29 @@ func TestServerSideDryRun(t *testing.T) {
 			}
 		})
 	}
+	// The check bites: a misspelt field fails, in a built-in kind and in an SCC.
+	t.Run("a misspelt field is rejected", func(t *testing.T) {
+		objs := render(t, h, valueSets["openshift"])
+		ds := objs.Get("DaemonSet", "meshcsi-driver")
+		scc := objs.Get("SecurityContextConstraints", "meshcsi-driver")
+		if ds == nil || scc == nil {
+			t.Fatal("DaemonSet or SCC missing")
+		}
+		ds = ds.DeepCopy()
+		containers, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "containers")
+		containers[0].(map[string]any)["securityContext"].(map[string]any)["privilegd"] = true
+		if err := unstructured.SetNestedSlice(ds.Object, containers, "spec", "template", "spec", "containers"); err != nil {
+			t.Fatal(err)
+		}
+		scc = scc.DeepCopy()
+		scc.Object["allowHostDirVolumePlugins"] = true
+		for _, o := range []*unstructured.Unstructured{ds, scc} {
+			err := kc.Create(c, manifest.Set{o}, kube.CreateOptions{DryRun: true})
+			if err == nil || !strings.Contains(err.Error(), "unknown field") {
+				t.Errorf("%s with a misspelt field: %v, want an unknown-field error", o.GetKind(), err)
+			}
+		}
+	})
 	t.Run("install dry run shows the OpenShift notes", func(t *testing.T) {
 		hk := *h
 		hk.Kubeconfig = cluster.Kubeconfig()
