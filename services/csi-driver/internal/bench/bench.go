@@ -1,0 +1,606 @@
+// Package bench measures the real driver binary the way the kubelet uses it:
+// a new gRPC connection over the Unix socket for every call,
+// NodePublishVolume + NodeUnpublishVolume pairs, sequential and 8-way
+// concurrent, with and without 1,000 unrelated bind mounts on the machine.
+// In the same run it measures the floor (a no-op gRPC server in its own
+// process, reached the same way, plus the bare mount syscalls), the resident
+// memory of the driver and of that bare server after the same calls, and the
+// time from exec to the first successful Probe. It needs root.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/container-storage-interface/spec/lib/go/csi"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Options configures a run.
+type Options struct {
+	// Driver is the path of the meshcsi-driver binary. Required.
+	Driver string
+	// Self is the path of the bench binary, re-executed as the bare server.
+	Self string
+	// Pairs is the number of publish+unpublish pairs per scenario.
+	Pairs int
+	// Workers is the concurrency of the concurrent scenarios.
+	Workers int
+	// ExtraMounts is the number of unrelated bind mounts added for the
+	// second round.
+	ExtraMounts int
+	// RSSPairs is the number of pairs both servers have served when their
+	// resident memory is read.
+	RSSPairs int
+	// ProbeRuns is how many times exec-to-Probe is measured.
+	ProbeRuns int
+	// Out receives the table and the JSON line.
+	Out io.Writer
+}
+
+// Scenario is the outcome of one workload.
+type Scenario struct {
+	Name         string  `json:"name"`
+	Pairs        int     `json:"pairs"`
+	Workers      int     `json:"workers"`
+	PublishP50   float64 `json:"publish_p50_us"`
+	PublishP99   float64 `json:"publish_p99_us"`
+	UnpublishP50 float64 `json:"unpublish_p50_us"`
+	UnpublishP99 float64 `json:"unpublish_p99_us"`
+	PairsPerSec  float64 `json:"pairs_per_sec"`
+}
+
+// Result is the whole run, printed as one JSON line.
+type Result struct {
+	Scenarios          []Scenario `json:"scenarios"`
+	FloorRPCP50        float64    `json:"floor_rpc_p50_us"`
+	FloorBindP50       float64    `json:"floor_bind_p50_us"`
+	FloorUmountP50     float64    `json:"floor_umount_p50_us"`
+	FloorPublishP50    float64    `json:"floor_publish_p50_us"`
+	FloorUnpublishP50  float64    `json:"floor_unpublish_p50_us"`
+	FloorPairsPerSec   float64    `json:"floor_pairs_per_sec"`
+	PublishVsFloor     float64    `json:"publish_p50_vs_floor"`
+	ExtraMountsRatio   float64    `json:"extra_mounts_seq_ratio"`
+	DriverRSSMiB       float64    `json:"driver_rss_mib"`
+	DriverAnonMiB      float64    `json:"driver_rss_anon_mib"`
+	BareAnonMiB        float64    `json:"bare_rss_anon_mib"`
+	BareRSSMiB         float64    `json:"bare_rss_mib"`
+	RSSRatio           float64    `json:"rss_ratio"`
+	ExecToProbeP50Ms   float64    `json:"exec_to_probe_p50_ms"`
+	ExecToProbeMinMs   float64    `json:"exec_to_probe_min_ms"`
+	RSSPairs           int        `json:"rss_pairs"`
+	ExtraMounts        int        `json:"extra_mounts"`
+	ConnectionsPerCall string     `json:"connections_per_call"`
+}
+
+// env is the scratch area of a run.
+type env struct {
+	root, kd, src, sock, bareSock string
+	vols                          []string
+}
+
+const volsPerWorker = 16
+
+// Run performs the whole benchmark.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the benchmark mounts and needs root")
+	}
+	root, err := os.MkdirTemp("", "meshcsi-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanupRoot(root)
+	e := &env{
+		root: root, kd: filepath.Join(root, "kubelet"), src: filepath.Join(root, "agent"),
+		sock: filepath.Join(root, "csi.sock"), bareSock: filepath.Join(root, "bare.sock"),
+	}
+	if err := os.MkdirAll(e.src, 0o755); err != nil {
+		return nil, err
+	}
+	for i := 0; i < o.Workers*volsPerWorker; i++ {
+		v := filepath.Join(e.kd, "pods", "bench-pod", "volumes", "kubernetes.io~csi", "vol"+strconv.Itoa(i))
+		if err := os.MkdirAll(v, 0o750); err != nil {
+			return nil, err
+		}
+		e.vols = append(e.vols, filepath.Join(v, "mount"))
+	}
+	res := &Result{RSSPairs: o.RSSPairs, ExtraMounts: o.ExtraMounts,
+		ConnectionsPerCall: "new gRPC connection per call (as the kubelet does)"}
+
+	// Exec to first successful Probe, on a fresh driver each time.
+	var probes []time.Duration
+	for i := 0; i < o.ProbeRuns; i++ {
+		d, err := e.execToProbe(ctx, o.Driver)
+		if err != nil {
+			return nil, fmt.Errorf("exec to probe: %w", err)
+		}
+		probes = append(probes, d)
+	}
+	sort.Slice(probes, func(i, j int) bool { return probes[i] < probes[j] })
+	res.ExecToProbeP50Ms = ms(pct(probes, 50))
+	res.ExecToProbeMinMs = ms(probes[0])
+
+	// The floor: a no-op server in its own process, and the bare syscalls.
+	bare, err := startProcess(ctx, o.Self, []string{"--serve-bare", e.bareSock}, e.bareSock)
+	if err != nil {
+		return nil, fmt.Errorf("bare server: %w", err)
+	}
+	defer bare.stop()
+	floorSeq, err := e.pairs(e.bareSock, o.Pairs, 1, "floor")
+	if err != nil {
+		return nil, err
+	}
+	bind, umount, err := e.syscallFloor(o.Pairs)
+	if err != nil {
+		return nil, err
+	}
+	res.FloorRPCP50 = floorSeq.PublishP50
+	res.FloorBindP50, res.FloorUmountP50 = us(bind), us(umount)
+	res.FloorPublishP50 = res.FloorRPCP50 + res.FloorBindP50
+	res.FloorUnpublishP50 = floorSeq.UnpublishP50 + res.FloorUmountP50
+	res.FloorPairsPerSec = 1e6 / (res.FloorPublishP50 + res.FloorUnpublishP50)
+
+	drv, err := startProcess(ctx, o.Driver, e.driverArgs(), e.sock)
+	if err != nil {
+		return nil, fmt.Errorf("driver: %w", err)
+	}
+	defer drv.stop()
+	served := 0
+	for _, sc := range []struct {
+		name    string
+		workers int
+	}{{"sequential", 1}, {"concurrent", o.Workers}} {
+		s, err := e.pairs(e.sock, o.Pairs, sc.workers, sc.name)
+		if err != nil {
+			return nil, err
+		}
+		served += o.Pairs
+		res.Scenarios = append(res.Scenarios, s)
+	}
+	undo, err := extraMounts(e.root, o.ExtraMounts)
+	if err != nil {
+		undo()
+		return nil, err
+	}
+	for _, sc := range []struct {
+		name    string
+		workers int
+	}{{"sequential+1000 mounts", 1}, {"concurrent+1000 mounts", o.Workers}} {
+		s, err := e.pairs(e.sock, o.Pairs, sc.workers, strings.Replace(sc.name, "1000", strconv.Itoa(o.ExtraMounts), 1))
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		served += o.Pairs
+		res.Scenarios = append(res.Scenarios, s)
+	}
+	undo()
+
+	// Resident memory after the same number of pairs on both servers.
+	if rest := o.RSSPairs - served; rest > 0 {
+		if _, err := e.pairs(e.sock, rest, 1, "rss"); err != nil {
+			return nil, err
+		}
+	}
+	if rest := o.RSSPairs - o.Pairs; rest > 0 {
+		if _, err := e.pairs(e.bareSock, rest, 1, "rss"); err != nil {
+			return nil, err
+		}
+	}
+	if res.DriverRSSMiB, err = rssMiB(drv.cmd.Process.Pid, "VmRSS:"); err != nil {
+		return nil, err
+	}
+	if res.BareRSSMiB, err = rssMiB(bare.cmd.Process.Pid, "VmRSS:"); err != nil {
+		return nil, err
+	}
+	res.DriverAnonMiB, _ = rssMiB(drv.cmd.Process.Pid, "RssAnon:")
+	res.BareAnonMiB, _ = rssMiB(bare.cmd.Process.Pid, "RssAnon:")
+	res.RSSRatio = res.DriverRSSMiB / res.BareRSSMiB
+	res.PublishVsFloor = res.Scenarios[0].PublishP50 / res.FloorPublishP50
+	res.ExtraMountsRatio = res.Scenarios[2].PairsPerSec / res.Scenarios[0].PairsPerSec
+	if err := drv.stop(); err != nil {
+		return nil, fmt.Errorf("driver did not exit cleanly on SIGTERM: %w", err)
+	}
+	print(o.Out, res)
+	return res, nil
+}
+
+func (e *env) driverArgs() []string {
+	return []string{
+		"--endpoint", e.sock, "--node-id", "bench", "--kubelet-dir", e.kd,
+		"--source", "agent=" + e.src, "--http-address", "127.0.0.1:0", "--log-level", "info",
+	}
+}
+
+// execToProbe starts the driver and polls Probe (new connection each try)
+// until it answers ready.
+func (e *env) execToProbe(ctx context.Context, driver string) (time.Duration, error) {
+	_ = os.Remove(e.sock)
+	cmd := exec.CommandContext(ctx, driver, e.driverArgs()...)
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	p := &process{cmd: cmd}
+	defer p.stop()
+	for time.Since(start) < 5*time.Second {
+		if _, err := os.Stat(e.sock); err == nil {
+			if ok, _ := probe(e.sock); ok {
+				return time.Since(start), nil
+			}
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	return 0, errors.New("no successful Probe within 5s")
+}
+
+func dial(sock string) (*grpc.ClientConn, error) {
+	return grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+func probe(sock string) (bool, error) {
+	conn, err := dial(sock)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{})
+	if err != nil {
+		return false, err
+	}
+	return r.GetReady().GetValue(), nil
+}
+
+// call makes one CSI call on a new connection and returns its latency.
+func call(sock string, f func(context.Context, csi.NodeClient) error) (time.Duration, error) {
+	start := time.Now()
+	conn, err := dial(sock)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = f(ctx, csi.NewNodeClient(conn))
+	cancel()
+	conn.Close()
+	return time.Since(start), err
+}
+
+func publishReq(target string) *csi.NodePublishVolumeRequest {
+	return &csi.NodePublishVolumeRequest{
+		VolumeId:   "csi-" + filepath.Base(filepath.Dir(target)),
+		TargetPath: target,
+		VolumeCapability: &csi.VolumeCapability{
+			AccessType: &csi.VolumeCapability_Mount{Mount: &csi.VolumeCapability_MountVolume{}},
+			AccessMode: &csi.VolumeCapability_AccessMode{Mode: csi.VolumeCapability_AccessMode_SINGLE_NODE_WRITER},
+		},
+		Readonly: true,
+		VolumeContext: map[string]string{
+			"csi.storage.k8s.io/ephemeral":           "true",
+			"csi.storage.k8s.io/pod.name":            "bench",
+			"csi.storage.k8s.io/pod.namespace":       "default",
+			"csi.storage.k8s.io/pod.uid":             "bench-pod",
+			"csi.storage.k8s.io/serviceAccount.name": "default",
+			"source":                                 "agent",
+		},
+	}
+}
+
+// pairs runs n publish+unpublish pairs over workers goroutines.
+func (e *env) pairs(sock string, n, workers int, name string) (Scenario, error) {
+	pub := make([][]time.Duration, workers)
+	unpub := make([][]time.Duration, workers)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vols := e.vols[w*volsPerWorker : (w+1)*volsPerWorker]
+			for i := w; i < n; i += workers {
+				target := vols[(i/workers)%volsPerWorker]
+				req := publishReq(target)
+				d, err := call(sock, func(ctx context.Context, c csi.NodeClient) error {
+					_, err := c.NodePublishVolume(ctx, req)
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("%s: publish %s: %w", name, target, err)
+					return
+				}
+				pub[w] = append(pub[w], d)
+				d, err = call(sock, func(ctx context.Context, c csi.NodeClient) error {
+					_, err := c.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: req.VolumeId, TargetPath: target})
+					return err
+				})
+				if err != nil {
+					errs <- fmt.Errorf("%s: unpublish %s: %w", name, target, err)
+					return
+				}
+				unpub[w] = append(unpub[w], d)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(errs)
+	if err := <-errs; err != nil {
+		return Scenario{}, err
+	}
+	p, u := flatten(pub), flatten(unpub)
+	return Scenario{
+		Name: name, Pairs: n, Workers: workers,
+		PublishP50: us(pct(p, 50)), PublishP99: us(pct(p, 99)),
+		UnpublishP50: us(pct(u, 50)), UnpublishP99: us(pct(u, 99)),
+		PairsPerSec: float64(n) / elapsed.Seconds(),
+	}, nil
+}
+
+// syscallFloor times the mount work the driver cannot avoid: mkdir plus the
+// new-API read-only bind (open_tree, mount_setattr, move_mount), then
+// umount plus rmdir.
+func (e *env) syscallFloor(n int) (bind, umount time.Duration, err error) {
+	var targets []string
+	for i := 0; i < volsPerWorker; i++ {
+		v := filepath.Join(e.root, "floor", "pods", "bench-pod", "volumes", "kubernetes.io~csi", "vol"+strconv.Itoa(i))
+		if err := os.MkdirAll(v, 0o750); err != nil {
+			return 0, 0, err
+		}
+		targets = append(targets, filepath.Join(v, "mount"))
+	}
+	var b, u []time.Duration
+	for i := 0; i < n; i++ {
+		target := targets[i%volsPerWorker]
+		start := time.Now()
+		if err := os.Mkdir(target, 0o750); err != nil {
+			return 0, 0, err
+		}
+		tree, err := unix.OpenTree(unix.AT_FDCWD, e.src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+		if err != nil {
+			return 0, 0, fmt.Errorf("open_tree: %w", err)
+		}
+		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
+			unix.Close(tree)
+			return 0, 0, fmt.Errorf("mount_setattr: %w", err)
+		}
+		err = unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
+		unix.Close(tree)
+		if err != nil {
+			return 0, 0, fmt.Errorf("move_mount: %w", err)
+		}
+		b = append(b, time.Since(start))
+		start = time.Now()
+		if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
+			return 0, 0, err
+		}
+		if err := os.Remove(target); err != nil {
+			return 0, 0, err
+		}
+		u = append(u, time.Since(start))
+	}
+	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
+	sort.Slice(u, func(i, j int) bool { return u[i] < u[j] })
+	return pct(b, 50), pct(u, 50), nil
+}
+
+// extraMounts adds n bind mounts that have nothing to do with the driver:
+// binds of directories inside a private tmpfs of their own. undo removes
+// them all (one lazy recursive unmount of the tmpfs).
+func extraMounts(root string, n int) (undo func(), err error) {
+	dir := filepath.Join(root, "extra")
+	undo = func() {}
+	if n <= 0 {
+		return undo, nil
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return undo, err
+	}
+	if err := unix.Mount("meshcsi-bench", dir, "tmpfs", 0, "size=16m"); err != nil {
+		return undo, fmt.Errorf("mount tmpfs: %w", err)
+	}
+	undo = func() { _ = unix.Unmount(dir, unix.MNT_DETACH) }
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE|unix.MS_REC, ""); err != nil {
+		return undo, err
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		return undo, err
+	}
+	for i := 0; i < n; i++ {
+		mp := filepath.Join(dir, "m"+strconv.Itoa(i))
+		if err := os.Mkdir(mp, 0o755); err != nil {
+			return undo, err
+		}
+		if err := unix.Mount(src, mp, "", unix.MS_BIND, ""); err != nil {
+			return undo, fmt.Errorf("bind %d: %w", i, err)
+		}
+	}
+	return undo, nil
+}
+
+// cleanupRoot unmounts whatever is left below root (after a failure) and
+// removes it only when nothing is mounted there any more.
+func cleanupRoot(root string) {
+	_ = unix.Unmount(filepath.Join(root, "extra"), unix.MNT_DETACH)
+	for i := 0; i < 1<<16; i++ {
+		mps := mountsBelow(root)
+		if len(mps) == 0 {
+			_ = os.RemoveAll(root)
+			return
+		}
+		if err := unix.Unmount(mps[len(mps)-1], unix.MNT_DETACH); err != nil {
+			fmt.Fprintf(os.Stderr, "cleanup: %s: %v\n", mps[len(mps)-1], err)
+			return
+		}
+	}
+}
+
+func mountsBelow(dir string) []string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	once sync.Once
+	err  error
+}
+
+// startProcess starts a server and waits until its socket answers Probe.
+func startProcess(ctx context.Context, bin string, args []string, sock string) (*process, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &process{cmd: cmd}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, _ := probe(sock); ok {
+			return p, nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.stop()
+	return nil, fmt.Errorf("%s did not become ready", bin)
+}
+
+// stop sends SIGTERM and waits; it reports a non-zero exit.
+func (p *process) stop() error {
+	p.once.Do(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- p.cmd.Wait() }()
+		select {
+		case p.err = <-done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+			p.err = errors.Join(errors.New("killed after 15s"), <-done)
+		}
+	})
+	return p.err
+}
+
+func rssMiB(pid int, field string) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, field); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func flatten(d [][]time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, x := range d {
+		out = append(out, x...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	if i > 0 {
+		i--
+	}
+	return sorted[i]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+
+func print(w io.Writer, r *Result) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tpairs\tworkers\tpublish p50 µs\tpublish p99 µs\tunpublish p50 µs\tunpublish p99 µs\tpairs/s\t")
+	for _, s := range r.Scenarios {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\t\n", s.Name, s.Pairs, s.Workers,
+			s.PublishP50, s.PublishP99, s.UnpublishP50, s.UnpublishP99, s.PairsPerSec)
+	}
+	fmt.Fprintf(tw, "floor (no-op gRPC + syscalls)\t\t1\t%.0f\t\t%.0f\t\t%.0f\t\n", r.FloorPublishP50, r.FloorUnpublishP50, r.FloorPairsPerSec)
+	tw.Flush()
+	fmt.Fprintf(w, "floor parts: no-op gRPC round trip p50 %.0f µs, mkdir+open_tree+mount_setattr+move_mount p50 %.0f µs, umount+rmdir p50 %.0f µs\n",
+		r.FloorRPCP50, r.FloorBindP50, r.FloorUmountP50)
+	fmt.Fprintf(w, "publish p50 / floor: %.2f (target <= 1.3)\n", r.PublishVsFloor)
+	fmt.Fprintf(w, "sequential pairs/s: %.0f (target >= 1800)\n", r.Scenarios[0].PairsPerSec)
+	fmt.Fprintf(w, "with %d extra mounts / without: %.2f (target >= 0.8)\n", r.ExtraMounts, r.ExtraMountsRatio)
+	fmt.Fprintf(w, "RSS after %d pairs: driver %.1f MiB (anon %.1f), bare grpc-go server %.1f MiB (anon %.1f), ratio %.2f (target <= 1.10)\n",
+		r.RSSPairs, r.DriverRSSMiB, r.DriverAnonMiB, r.BareRSSMiB, r.BareAnonMiB, r.RSSRatio)
+	fmt.Fprintf(w, "exec to first successful Probe: p50 %.1f ms, min %.1f ms (target <= 10)\n", r.ExecToProbeP50Ms, r.ExecToProbeMinMs)
+	b, _ := json.Marshal(r)
+	fmt.Fprintln(w, string(b))
+}
+
+// ServeBare runs the floor server: grpc-go serving the CSI Identity and
+// Node services with no-op answers on a Unix socket, until SIGTERM.
+func ServeBare(ctx context.Context, sock string) error {
+	_ = os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	g := grpc.NewServer()
+	csi.RegisterIdentityServer(g, bareServer{})
+	csi.RegisterNodeServer(g, bareNode{})
+	go func() {
+		<-ctx.Done()
+		g.GracefulStop()
+	}()
+	return g.Serve(l)
+}
+
+type bareServer struct {
+	csi.UnimplementedIdentityServer
+}
+
+func (bareServer) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse, error) {
+	return &csi.ProbeResponse{Ready: wrapBool(true)}, nil
+}
+
+type bareNode struct{ csi.UnimplementedNodeServer }
+
+func (bareNode) NodePublishVolume(context.Context, *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+func (bareNode) NodeUnpublishVolume(context.Context, *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
+	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
