@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/meshcsi/meshcsi/e2e/env"
 )
 
@@ -94,6 +97,11 @@ func step(t *testing.T, name string, f func(t *testing.T, ctx context.Context)) 
 	ok := t.Run(name, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 		defer cancel()
+		t.Cleanup(func() {
+			if t.Failed() {
+				diagnose(t)
+			}
+		})
 		f(t, ctx)
 	})
 	durations = append(durations, caseDuration{name: name, took: time.Since(start), failed: !ok})
@@ -116,3 +124,30 @@ func TestE2E(t *testing.T) {
 	step(t, "5 OpenShift mode: SCCs created, then removed", caseOpenShift)
 	step(t, "6 re-install while the sentinel waits", caseReinstall)
 }
+
+// diagnose logs what helps to understand a failed case: the pods of the
+// install namespace and the workloads, the driver's and sentinel's logs, and
+// the kubelet's last lines.
+func diagnose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, ns := range []string{namespace, workloads} {
+		pods, err := suite.Kube.Kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			continue
+		}
+		for _, p := range pods.Items {
+			t.Logf("diagnose: pod %s/%s %s: %s", ns, p.Name, p.Status.Phase, suite.PodSummary(ctx, ns, p.Name))
+			if ns == namespace {
+				if raw, err := suite.Kube.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr(int64(20))}).DoRaw(ctx); err == nil {
+					t.Logf("diagnose: log of %s:\n%s", p.Name, raw)
+				}
+			}
+		}
+	}
+	if raw, err := os.ReadFile(suite.Cluster.LogPath("kubelet")); err == nil {
+		t.Logf("diagnose: kubelet log tail:\n%s", lastLines(string(raw), 25))
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
