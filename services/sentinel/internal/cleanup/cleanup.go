@@ -20,10 +20,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/tools/reference"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/clock"
 
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
@@ -35,9 +35,9 @@ import (
 
 // Results of a run, as the summary names them.
 const (
-	ResultDone     = "done"
+	ResultDone      = "done"
 	ResultStoodDown = "stood-down"
-	ResultTimedOut = "timed-out"
+	ResultTimedOut  = "timed-out"
 )
 
 // ErrTimeout is returned when --timeout passed while pods still blocked

@@ -47,23 +47,52 @@ func New(log *zap.Logger, recorder record.EventRecorder, target runtime.Object) 
 	return &Reporter{log: log, recorder: recorder, target: target}
 }
 
-// WaitingMessage is the report text for blockers.
+// maxEventMessage keeps Event messages under the API server's 1 KiB note limit.
+const maxEventMessage = 1000
+
+// WaitingMessage is the Event text for blockers: up to MaxListed pods in a
+// compact form, as many as fit in one Event, then how many more there are.
 func WaitingMessage(blockers []watch.Blocker) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "waiting for %d pods", len(blockers))
+	head := fmt.Sprintf("waiting for %d pods", len(blockers))
+	var items []string
+	used := len(head)
 	for i, bl := range blockers {
 		if i == MaxListed {
-			fmt.Fprintf(&b, "; and %d more", len(blockers)-MaxListed)
 			break
 		}
-		if i == 0 {
-			b.WriteString(": ")
-		} else {
-			b.WriteString("; ")
+		item := compact(bl)
+		// Leave room for "; and NNNNN more".
+		if used+len(item)+2+20 > maxEventMessage {
+			break
 		}
-		b.WriteString(bl.String())
+		items = append(items, item)
+		used += len(item) + 2
 	}
-	return b.String()
+	msg := head
+	if len(items) > 0 {
+		msg += ": " + strings.Join(items, "; ")
+	}
+	if more := len(blockers) - len(items); more > 0 && len(items) > 0 {
+		msg += fmt.Sprintf("; and %d more", more)
+	}
+	return msg
+}
+
+// compact renders a blocker as "ns/name (Kind/owner, node N, Phase)".
+func compact(b watch.Blocker) string {
+	owner := "no owner"
+	if b.OwnerKind != "" {
+		owner = b.OwnerKind + "/" + b.OwnerName
+	}
+	node := b.Node
+	if node == "" {
+		node = "<unscheduled>"
+	}
+	state := b.Phase
+	if b.TerminatingSince != nil {
+		state = "terminating since " + b.TerminatingSince.UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("%s/%s (%s, node %s, %s)", b.Namespace, b.Name, owner, node, state)
 }
 
 // Waiting reports the current blockers.
@@ -91,8 +120,8 @@ func (r *Reporter) event(eventType, reason, message string) {
 	if r.recorder == nil {
 		return
 	}
-	if len(message) > 1000 {
-		message = message[:1000]
+	if len(message) > maxEventMessage {
+		message = strings.ToValidUTF8(message[:maxEventMessage], "")
 	}
 	r.recorder.Event(r.target, eventType, reason, message)
 }

@@ -1,0 +1,31 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestExitCodes(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		code int
+		text string
+	}{
+		{"help", []string{"--help"}, nil, ExitOK, "usage"},
+		{"bad flag", []string{"run", "--timeout", "x"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "--timeout"},
+		{"no cluster", []string{"plan"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "no kubernetes configuration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			code := Main(context.Background(), Env{Args: tt.args, Getenv: func(k string) string { return tt.env[k] }, Stdout: &bytes.Buffer{}, Stderr: &stderr})
+			if code != tt.code || !strings.Contains(stderr.String(), tt.text) {
+				t.Fatalf("Main() = %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.text)
+			}
+		})
+	}
+}

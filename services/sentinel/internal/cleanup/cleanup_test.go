@@ -1,0 +1,335 @@
+package cleanup_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/cleanup"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/fixture"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/report"
+)
+
+func blockingPod(ns, name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("pod-" + name)},
+		Spec: corev1.PodSpec{NodeName: "n1", Volumes: []corev1.Volume{{Name: "sock",
+			VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: fixture.Driver}}}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+}
+
+type harness struct {
+	c        *fixture.Cluster
+	cfg      config.Config
+	logs     *observer.ObservedLogs
+	recorder *record.FakeRecorder
+	s        *cleanup.Sentinel
+	done     chan struct{}
+	summary  report.Summary
+	err      error
+}
+
+// setup records the plan (as a hand-off would) and builds a Sentinel.
+func setup(t *testing.T, clk clock.WithTicker, timeout time.Duration, pods ...*corev1.Pod) *harness {
+	t.Helper()
+	c := fixture.New(t)
+	c.AddRelease(t)
+	c.AddJob(t, "uid-job")
+	rel := plan.Release{Name: fixture.Release, Namespace: fixture.NS, DriverName: fixture.Driver, PartOf: "meshcsi"}
+	p, err := plan.Discover(context.Background(), c.Meta, c.Client.Discovery(), rel, "uid-marker-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddPlan(t, p, "uid-plan")
+	for _, pod := range pods {
+		if err := c.Client.Tracker().Add(pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.ClearMutations()
+	core, logs := observer.New(zap.InfoLevel)
+	h := &harness{c: c, cfg: fixture.Config(), logs: logs, recorder: record.NewFakeRecorder(100), done: make(chan struct{})}
+	h.cfg.Timeout = timeout
+	h.s, err = cleanup.New(h.cfg, cleanup.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clk, Logger: zap.New(core), Recorder: h.recorder})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) start(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); <-h.done })
+	go func() {
+		defer close(h.done)
+		h.summary, h.err = h.s.Run(ctx)
+	}()
+}
+
+func (h *harness) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sentinel did not finish")
+	}
+}
+
+func (h *harness) waitLog(t *testing.T, msg string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.logs.FilterMessage(msg).Len() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no log %q; got %v", msg, h.logs.All())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func deletes(muts []string) []string {
+	var out []string
+	for _, m := range muts {
+		if strings.HasPrefix(m, "delete ") {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func TestRunWaitsThenRemovesInOrder(t *testing.T) {
+	term := blockingPod("team-b", "stuck")
+	ts := metav1.Now()
+	term.DeletionTimestamp = &ts
+	h := setup(t, clock.RealClock{}, 0, blockingPod("team-a", "web"), term)
+	h.start(t)
+	h.waitLog(t, "waiting for 2 pods")
+	if muts := h.c.Mutations(); len(muts) != 0 {
+		t.Fatalf("mutated while pods block: %v", muts)
+	}
+	ev := <-h.recorder.Events
+	if !strings.Contains(ev, report.ReasonWaiting) || !strings.Contains(ev, "team-a/web") || !strings.Contains(ev, "team-b/stuck") || !strings.Contains(ev, "terminating since") {
+		t.Fatalf("event = %q", ev)
+	}
+	ctx := context.Background()
+	if err := h.c.Client.CoreV1().Pods("team-a").Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitLog(t, "waiting for 1 pods")
+	if muts := h.c.Mutations(); len(muts) != 0 {
+		t.Fatalf("mutated while a Terminating pod blocks: %v", muts)
+	}
+	if err := h.c.Client.CoreV1().Pods("team-b").Delete(ctx, "stuck", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t)
+	if h.err != nil || h.summary.Result != cleanup.ResultDone {
+		t.Fatalf("Run() = %+v, %v", h.summary, h.err)
+	}
+	muts := h.c.Mutations()
+	want := []string{
+		"delete csidrivers csi.meshcsi.io uid=uid-csidriver",
+		"delete daemonsets meshcsi-system/meshcsi-driver uid=uid-ds",
+		"delete serviceaccounts meshcsi-system/meshcsi-driver uid=uid-sa-driver",
+		"delete configmaps meshcsi-system/meshcsi-dashboard uid=uid-cm-dashboard",
+		"delete services meshcsi-system/meshcsi-metrics uid=uid-svc",
+		"delete clusterroles meshcsi-driver uid=uid-cr-driver",
+		"delete clusterrolebindings meshcsi-driver uid=uid-crb-driver",
+		// The last request: the sentinel's ClusterRole, which by now owns the rest of the sentinel.
+		"delete clusterroles meshcsi-sentinel uid=uid-cr-sentinel",
+	}
+	if got := deletes(muts); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("deletes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if last := muts[len(muts)-1]; last != want[len(want)-1] {
+		t.Fatalf("last request = %q, want the sentinel ClusterRole", last)
+	}
+	// Every own object was handed to the ClusterRole, each with its UID.
+	adopted := map[string]bool{}
+	for _, m := range muts {
+		if strings.HasPrefix(m, "patch ") {
+			if !strings.Contains(m, `"uid":"uid-cr-sentinel"`) || !strings.Contains(m, `"kind":"ClusterRole"`) {
+				t.Fatalf("adoption patch without owner UID: %s", m)
+			}
+			adopted[strings.Fields(m)[1]+" "+strings.Fields(m)[2]] = true
+		}
+	}
+	for _, o := range []string{"serviceaccounts meshcsi-system/meshcsi-sentinel", "roles meshcsi-system/meshcsi-sentinel",
+		"rolebindings meshcsi-system/meshcsi-sentinel", "clusterrolebindings meshcsi-sentinel", "jobs meshcsi-system/meshcsi-sentinel",
+		"configmaps meshcsi-system/meshcsi-sentinel-plan"} {
+		if !adopted[o] {
+			t.Errorf("%s not adopted by the sentinel ClusterRole; adopted %v", o, adopted)
+		}
+	}
+	// Foreign look-alikes and Helm's hook objects are untouched.
+	for _, f := range []struct{ kind, ns, name string }{
+		{"DaemonSet", "other-ns", "meshcsi-driver"}, {"ServiceAccount", fixture.NS, "meshcsi-2-driver"},
+		{"Service", fixture.NS, "other-driver-metrics"}, {"ClusterRole", "", "meshcsi-driver-elsewhere"},
+		{"ClusterRoleBinding", "", "unlabelled"}, {"ConfigMap", fixture.NS, "meshcsi-handoff"}, {"ConfigMap", fixture.NS, "meshcsi-install"},
+	} {
+		k, _ := plan.KindByName(f.kind)
+		if !h.c.Exists(k, f.ns, f.name) {
+			t.Errorf("foreign %s %s/%s was deleted", f.kind, f.ns, f.name)
+		}
+	}
+	if h.logs.FilterMessage("sentinel finished").Len() != 1 {
+		t.Fatal("no final summary line")
+	}
+}
+
+func TestNotFoundAndReplacedTolerated(t *testing.T) {
+	h := setup(t, clock.RealClock{}, 0)
+	svc, _ := plan.KindByName("Service")
+	sa, _ := plan.KindByName("ServiceAccount")
+	// The Service is already gone; the driver ServiceAccount was replaced by a newer install.
+	if err := h.c.Meta.Tracker().Delete(svc.GVR, fixture.NS, "meshcsi-metrics"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.c.Meta.Tracker().Delete(sa.GVR, fixture.NS, "meshcsi-driver"); err != nil {
+		t.Fatal(err)
+	}
+	h.c.Add(t, sa, fixture.NS, "meshcsi-driver", "uid-sa-driver-NEW", fixture.Labels("driver"), nil)
+	h.start(t)
+	h.wait(t)
+	if h.err != nil {
+		t.Fatal(h.err)
+	}
+	if strings.Join(h.summary.Gone, ",") != "Service meshcsi-system/meshcsi-metrics" {
+		t.Fatalf("gone = %v", h.summary.Gone)
+	}
+	if strings.Join(h.summary.Replaced, ",") != "ServiceAccount meshcsi-system/meshcsi-driver" {
+		t.Fatalf("replaced = %v", h.summary.Replaced)
+	}
+	if !h.c.Exists(sa, fixture.NS, "meshcsi-driver") {
+		t.Fatal("the newer install's ServiceAccount was deleted")
+	}
+}
+
+func TestTimeoutDeletesNothing(t *testing.T) {
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := setup(t, fc, time.Minute, blockingPod("team-a", "web"))
+	h.start(t)
+	h.waitLog(t, "waiting for 1 pods")
+	fc.Step(2 * time.Minute)
+	h.wait(t)
+	if !errors.Is(h.err, cleanup.ErrTimeout) || h.summary.Result != cleanup.ResultTimedOut {
+		t.Fatalf("Run() = %v, %v; want ErrTimeout", h.summary.Result, h.err)
+	}
+	if len(h.summary.Blockers) != 1 || h.summary.Blockers[0].Name != "web" {
+		t.Fatalf("blockers = %+v", h.summary.Blockers)
+	}
+	if muts := h.c.Mutations(); len(muts) != 0 {
+		t.Fatalf("mutated on timeout: %v", muts)
+	}
+	found := false
+	for len(h.recorder.Events) > 0 {
+		if strings.Contains(<-h.recorder.Events, report.ReasonTimedOut) {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("no TimedOut event")
+	}
+}
+
+func TestStandDown(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(t *testing.T, h *harness)
+	}{
+		{"marker replaced", func(t *testing.T, h *harness) {
+			ctx := context.Background()
+			if err := h.c.Client.CoreV1().ConfigMaps(fixture.NS).Delete(ctx, h.cfg.InstallMarker, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: h.cfg.InstallMarker, UID: "uid-marker-2"}}
+			if _, err := h.c.Client.CoreV1().ConfigMaps(fixture.NS).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"marker updated in place with a new UID", func(t *testing.T, h *harness) {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: h.cfg.InstallMarker, UID: "uid-marker-3"}}
+			if _, err := h.c.Client.CoreV1().ConfigMaps(fixture.NS).Update(context.Background(), cm, metav1.UpdateOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := setup(t, clock.RealClock{}, 0, blockingPod("team-a", "web"))
+			h.start(t)
+			h.waitLog(t, "waiting for 1 pods")
+			tt.mutate(t, h)
+			h.wait(t)
+			if h.err != nil || h.summary.Result != cleanup.ResultStoodDown {
+				t.Fatalf("Run() = %+v, %v; want stood down", h.summary, h.err)
+			}
+			want := []string{"delete configmaps meshcsi-system/meshcsi-sentinel-plan uid=uid-plan"}
+			if got := h.c.Mutations(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("mutations = %v, want only the plan deleted", got)
+			}
+		})
+	}
+}
+
+func TestWaitsForDaemonSetPods(t *testing.T) {
+	yes := true
+	dsPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: "meshcsi-driver-x", UID: "p1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "meshcsi-driver", UID: "uid-ds", Controller: &yes}}}}
+	h := setup(t, clock.RealClock{}, 0, dsPod)
+	h.start(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(deletes(h.c.Mutations())) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("DaemonSet not deleted: %v", h.c.Mutations())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := deletes(h.c.Mutations()); len(got) != 2 {
+		t.Fatalf("went on while the DaemonSet's pods remain: %v", got)
+	}
+	if err := h.c.Client.CoreV1().Pods(fixture.NS).Delete(context.Background(), dsPod.Name, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.wait(t)
+	if h.err != nil || len(deletes(h.c.Mutations())) != 8 {
+		t.Fatalf("Run() = %v; deletes %v", h.err, deletes(h.c.Mutations()))
+	}
+}
+
+func TestNoPlan(t *testing.T) {
+	c := fixture.New(t)
+	s, err := cleanup.New(fixture.Config(), cleanup.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clock.RealClock{}, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(context.Background()); !errors.Is(err, plan.ErrNoPlan) {
+		t.Fatalf("Run() = %v, want ErrNoPlan", err)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	c := fixture.New(t)
+	bad := fixture.Config()
+	bad.Namespace = ""
+	if _, err := cleanup.New(bad, cleanup.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clock.RealClock{}, Logger: zap.NewNop()}); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("New() = %v, want ErrInvalid", err)
+	}
+	if _, err := cleanup.New(fixture.Config(), cleanup.Deps{Client: c.Client}); err == nil {
+		t.Fatal("New() accepted missing dependencies")
+	}
+}

@@ -1,0 +1,235 @@
+package watch
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+const driver = "csi.meshcsi.io"
+
+// pod builds a pod in ns with one volume per driver given.
+func pod(ns, name string, drivers ...string) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID(ns + "-" + name),
+			Labels: map[string]string{"big": strings.Repeat("x", 100)}},
+		Spec:   corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning},
+	}
+	for i, d := range drivers {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "v" + string(rune('a'+i)),
+			VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: d}}})
+	}
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	return p
+}
+
+func terminating(p *corev1.Pod, at time.Time) *corev1.Pod {
+	ts := metav1.NewTime(at)
+	p.DeletionTimestamp = &ts
+	p.Finalizers = []string{"example.com/hold"}
+	return p
+}
+
+func owned(p *corev1.Pod, kind, name, uid string) *corev1.Pod {
+	yes := true
+	p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: kind, Name: name, UID: types.UID(uid), Controller: &yes}}
+	return p
+}
+
+func startTracker(t *testing.T, client *fake.Clientset) *Tracker {
+	t.Helper()
+	tr, err := NewTracker(client, driver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); tr.Shutdown() })
+	tr.Start(ctx)
+	if !tr.WaitForSync(ctx) {
+		t.Fatal("cache did not sync")
+	}
+	return tr
+}
+
+func names(bs []Blocker) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b.Namespace + "/" + b.Name
+	}
+	return out
+}
+
+func TestBlockersCountedRight(t *testing.T) {
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want []string
+	}{
+		{"none", nil, []string{}},
+		{"one volume", []*corev1.Pod{pod("a", "p", driver)}, []string{"a/p"}},
+		{"multiple volumes count once", []*corev1.Pod{pod("a", "p", driver, driver, "other.csi")}, []string{"a/p"}},
+		{"other drivers ignored", []*corev1.Pod{pod("a", "p", "other.csi"), pod("a", "q")}, []string{}},
+		{"terminating still blocks", []*corev1.Pod{terminating(pod("a", "p", driver), since)}, []string{"a/p"}},
+		{"any namespace", []*corev1.Pod{pod("kube-system", "x", driver), pod("team-b", "y", driver), pod("default", "z", driver)},
+			[]string{"default/z", "kube-system/x", "team-b/y"}},
+		{"finished pods still block until gone", []*corev1.Pod{func() *corev1.Pod { p := pod("a", "done", driver); p.Status.Phase = corev1.PodSucceeded; return p }()}, []string{"a/done"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			for _, p := range tt.pods {
+				if _, err := client.CoreV1().Pods(p.Namespace).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tr := startTracker(t, client)
+			if got := names(tr.Blockers()); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("Blockers() = %v, want %v", got, tt.want)
+			}
+			fresh, err := FreshBlockers(context.Background(), client, driver, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := names(fresh); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("FreshBlockers() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTrackerFollowsEvents(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(pod("a", "p", driver))
+	tr := startTracker(t, client)
+	changed := tr.Changed()
+	if _, err := client.CoreV1().Pods("b").Create(ctx, owned(pod("b", "q", driver), "ReplicaSet", "web-1", "rs1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, changed)
+	waitFor(t, func() bool { return len(tr.Blockers()) == 2 })
+	bl := tr.Blockers()[1]
+	if bl.OwnerKind != "ReplicaSet" || bl.OwnerName != "web-1" || bl.Node != "node-1" || bl.Phase != "Running" {
+		t.Fatalf("blocker = %+v", bl)
+	}
+	// Marking it Terminating keeps it blocking; deleting it releases it.
+	p, _ := client.CoreV1().Pods("a").Get(ctx, "p", metav1.GetOptions{})
+	p = terminating(p.DeepCopy(), time.Now())
+	if _, err := client.CoreV1().Pods("a").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return tr.Blockers()[0].TerminatingSince != nil })
+	if !strings.Contains(tr.Blockers()[0].String(), "terminating since") {
+		t.Fatalf("String() = %q", tr.Blockers()[0].String())
+	}
+	for _, k := range [][2]string{{"a", "p"}, {"b", "q"}} {
+		if err := client.CoreV1().Pods(k[0]).Delete(ctx, k[1], metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return len(tr.Blockers()) == 0 })
+}
+
+func TestControlledBy(t *testing.T) {
+	client := fake.NewClientset(
+		owned(pod("ns", "driver-1"), "DaemonSet", "meshcsi", "ds-uid"),
+		owned(pod("ns", "driver-2"), "DaemonSet", "meshcsi", "ds-uid"),
+		owned(pod("ns", "other"), "DaemonSet", "other", "other-uid"),
+	)
+	tr := startTracker(t, client)
+	if n := tr.ControlledBy("ds-uid"); n != 2 {
+		t.Fatalf("ControlledBy() = %d, want 2", n)
+	}
+	if err := client.CoreV1().Pods("ns").Delete(context.Background(), "driver-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return tr.ControlledBy("ds-uid") == 1 })
+}
+
+func TestStripKeepsOnlyUsedFields(t *testing.T) {
+	in := owned(terminating(pod("a", "p", driver, "other.csi"), time.Now()), "StatefulSet", "db", "ss1")
+	in.Spec.Containers = append(in.Spec.Containers, corev1.Container{Name: "big", Env: []corev1.EnvVar{{Name: "X", Value: strings.Repeat("y", 1000)}}})
+	out, err := Strip(driver)(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := out.(*corev1.Pod)
+	if len(p.Labels) != 0 || len(p.Spec.Containers) != 0 || len(p.Finalizers) != 0 {
+		t.Fatalf("kept unused fields: %+v", p)
+	}
+	if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].CSI.Driver != driver || p.DeletionTimestamp == nil || p.Spec.NodeName != "node-1" || p.OwnerReferences[0].Name != "db" {
+		t.Fatalf("lost used fields: %+v", p)
+	}
+	again, _ := Strip(driver)(p)
+	if again.(*corev1.Pod).Spec.Volumes[0].CSI.Driver != driver {
+		t.Fatal("transform is not idempotent")
+	}
+	// A pod without the driver keeps no spec at all.
+	other, _ := Strip(driver)(pod("a", "q", "other.csi"))
+	if op := other.(*corev1.Pod); len(op.Spec.Volumes) != 0 || op.Spec.NodeName != "" {
+		t.Fatalf("non-blocking pod kept spec: %+v", op)
+	}
+}
+
+func TestMarker(t *testing.T) {
+	ctx := context.Background()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r-install", UID: "m1"}}
+	client := fake.NewClientset(cm, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "other", UID: "x"}})
+	m, err := NewMarker(client, "ns", "r-install")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer func() { cancel(); m.Shutdown() }()
+	m.Start(cctx)
+	if !m.WaitForSync(cctx) {
+		t.Fatal("no sync")
+	}
+	if m.UID() != "m1" || m.Reinstalled("m1") {
+		t.Fatalf("UID() = %q", m.UID())
+	}
+	if err := client.CoreV1().ConfigMaps("ns").Delete(ctx, "r-install", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return m.UID() == "" })
+	if m.Reinstalled("m1") {
+		t.Fatal("an absent marker is not a re-install")
+	}
+	changed := m.Changed()
+	cm2 := cm.DeepCopy()
+	cm2.UID, cm2.ResourceVersion = "m2", ""
+	if _, err := client.CoreV1().ConfigMaps("ns").Create(ctx, cm2, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitClosed(t, changed)
+	if !m.Reinstalled("m1") || !m.Reinstalled("") {
+		t.Fatal("a marker with a new UID is a re-install")
+	}
+}
+
+func waitClosed(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change notification")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
