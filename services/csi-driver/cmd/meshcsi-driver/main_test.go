@@ -1,0 +1,101 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The tests re-execute the test binary as the driver: with
+// MESHCSI_DRIVER_MAIN=1 it runs main() with the given arguments.
+func TestMain(m *testing.M) {
+	if os.Getenv("MESHCSI_DRIVER_MAIN") == "1" {
+		os.Args = append([]string{"meshcsi-driver"}, strings.Fields(os.Getenv("MESHCSI_DRIVER_ARGS"))...)
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func driver(t *testing.T, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "MESHCSI_DRIVER_MAIN=1", "MESHCSI_DRIVER_ARGS="+strings.Join(args, " "))
+	return cmd
+}
+
+func TestBadConfigExitsNamingTheFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"--source=a=/run/a"}, "--node-id"},
+		{[]string{"--node-id=n", "--source=../x=/run/a"}, "--source"},
+		{[]string{"--node-id=n", "--source=a=/run/a", "--log-format=xml"}, "--log-format"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		cmd := driver(t, tt.args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() == 0 {
+			t.Fatalf("%v: err = %v, want a non-zero exit", tt.args, err)
+		}
+		if !strings.Contains(stderr.String(), tt.flag) {
+			t.Fatalf("%v: stderr %q does not name %s", tt.args, stderr.String(), tt.flag)
+		}
+	}
+}
+
+func TestSIGTERMExitsZeroAndRemovesSockets(t *testing.T) {
+	dir, err := os.MkdirTemp("", "meshcsi-main-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	kd := filepath.Join(dir, "kubelet")
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "csi.sock")
+	reg := filepath.Join(kd, "plugins_registry", "csi.meshcsi.io-reg.sock")
+	cmd := driver(t, "--endpoint=unix://"+sock, "--node-id=n", "--source=agent="+src, "--kubelet-dir="+kd, "--http-address=127.0.0.1:0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, e1 := os.Stat(sock)
+		_, e2 := os.Stat(reg)
+		if e1 == nil && e2 == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("sockets did not appear: %s", stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM = %v; stderr %s", err, stderr.String())
+	}
+	for _, p := range []string{sock, reg} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Fatalf("%s left after exit: %v", p, err)
+		}
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Fatalf("no shutdown log: %s", stderr.String())
+	}
+}

@@ -1,0 +1,67 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+)
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := New(reg, []string{"spire", "mesh"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Observe("NodePublishVolume", codes.OK, 40*time.Microsecond)
+	m.Observe("NodePublishVolume", codes.OK, 3*time.Millisecond)
+	m.Observe("NodePublishVolume", codes.InvalidArgument, 10*time.Microsecond)
+	m.AddPublished("spire", 2)
+	m.AddPublished("spire", -1)
+	m.SetSourceReady("spire", true)
+
+	want := `
+# HELP meshcsi_csi_operations_total CSI calls served, by gRPC method and status code.
+# TYPE meshcsi_csi_operations_total counter
+meshcsi_csi_operations_total{code="InvalidArgument",method="NodePublishVolume"} 1
+meshcsi_csi_operations_total{code="OK",method="NodePublishVolume"} 2
+# HELP meshcsi_published_volumes Volumes currently bind-mounted into pods, by source.
+# TYPE meshcsi_published_volumes gauge
+meshcsi_published_volumes{source="mesh"} 0
+meshcsi_published_volumes{source="spire"} 1
+# HELP meshcsi_source_ready 1 when the source directory exists, else 0; updated on Probe and publish.
+# TYPE meshcsi_source_ready gauge
+meshcsi_source_ready{source="mesh"} 0
+meshcsi_source_ready{source="spire"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"meshcsi_csi_operations_total", "meshcsi_published_volumes", "meshcsi_source_ready"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(m.duration); n != 1 {
+		t.Fatalf("duration series = %d, want 1", n)
+	}
+	// Buckets start at 25 µs and end at 10 s.
+	if Buckets[0] != 25e-6 || Buckets[len(Buckets)-1] != 10 {
+		t.Fatalf("buckets %v", Buckets)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "meshcsi_csi_operation_duration_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != 3 || h.GetBucket()[0].GetCumulativeCount() != 1 || h.GetBucket()[1].GetCumulativeCount() != 2 {
+			t.Fatalf("histogram = %v", h)
+		}
+	}
+	if _, err := New(reg, nil); err == nil {
+		t.Fatal("registering twice succeeded")
+	}
+}
