@@ -113,8 +113,8 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 			return nil, fmt.Errorf("failed to resolve Dir %s: %w", opts.Dir, err)
 		}
 		opts.Dir = abs
-		if _, err := os.Stat(filepath.Join(abs, stateFile)); err == nil {
-			return nil, fmt.Errorf("a cluster already uses %s (stop it with `kubeharness down --dir %s`)", abs, abs)
+		if err := prepareDir(abs); err != nil {
+			return nil, err
 		}
 	}
 	if opts.Mode == Node && opts.KubeletDir == "" {
@@ -136,12 +136,50 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
+// dirMarker marks a directory as the harness's, so that a later Start may
+// clear what an earlier, stopped cluster left in it (logs, etcd data).
+const dirMarker = ".kubeharness"
+
+// prepareDir makes dir ready for a new cluster: it refuses a directory in use
+// by a running cluster or one the harness did not create, and empties one
+// left by a stopped cluster.
+func prepareDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, stateFile)); err == nil {
+		return fmt.Errorf("a cluster already uses %s (stop it with `kubeharness down --dir %s`)", dir, dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", dir, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, dirMarker)); err != nil {
+		return fmt.Errorf("refusing to use %s: not empty and not a kubeharness directory", dir)
+	}
+	if mps, err := MountsBelow(dir); err != nil || len(mps) > 0 {
+		return fmt.Errorf("refusing to clear %s: mounts remain below it (%v %v); run `kubeharness down --dir %s`", dir, mps, err, dir)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("failed to clear %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
 func (c *Cluster) start(ctx context.Context) error {
 	began := time.Now()
 	for _, d := range []string{c.opts.Dir, c.paths.pki, c.paths.logs, c.paths.kubeconfigs} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("failed to create %s: %w", d, err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(c.opts.Dir, dirMarker), nil, 0o644); err != nil {
+		return fmt.Errorf("failed to mark %s: %w", c.opts.Dir, err)
 	}
 	if c.opts.Mode == Node {
 		if err := c.lockNode(); err != nil {

@@ -86,8 +86,11 @@ func (c *Cluster) unlockNode() error {
 	return nil
 }
 
-// setUpNetwork records the sysctls it may change, creates the bridge that
-// carries the node IP and the pods, installs the guards that keep pod traffic
+// NodeLink is the interface (a port-less bridge) that carries the node IP.
+const NodeLink = "khnode0"
+
+// setUpNetwork records the sysctls it may change, creates the interface that
+// carries the node IP, installs the guards that keep pod traffic
 // on this machine and writes the CNI configuration.
 func (c *Cluster) setUpNetwork() error {
 	c.st.Sysctls = map[string]string{}
@@ -100,13 +103,18 @@ func (c *Cluster) setUpNetwork() error {
 		return err
 	}
 	br := c.opts.Bridge
-	if _, err := net.InterfaceByName(br); err == nil {
-		return fmt.Errorf("interface %s already exists (left by an earlier run? `kubeharness down` removes it)", br)
+	for _, link := range []string{br, NodeLink} {
+		if _, err := net.InterfaceByName(link); err == nil {
+			return fmt.Errorf("interface %s already exists (left by an earlier run? `kubeharness down` removes it)", link)
+		}
 	}
+	// The node IP lives on a bridge of its own with no ports: a local
+	// address that nothing outside this machine routes to. The CNI plugin
+	// creates the pod bridge, which must carry only the pods' gateway.
 	for _, args := range [][]string{
-		{"link", "add", br, "type", "bridge"},
-		{"addr", "add", c.opts.NodeIP + "/32", "dev", br},
-		{"link", "set", br, "up"},
+		{"link", "add", NodeLink, "type", "bridge"},
+		{"addr", "add", c.opts.NodeIP + "/32", "dev", NodeLink},
+		{"link", "set", NodeLink, "up"},
 	} {
 		if err := run("ip", args...); err != nil {
 			return err
@@ -468,8 +476,11 @@ func (c *Cluster) cleanNodeHost() []error {
 	if err := unmountBelow(c.opts.Dir, c.opts.KubeletDir, "/run/netns/cni-", "/var/run/netns/cni-"); err != nil {
 		errs = append(errs, err)
 	}
-	if c.opts.Bridge != "" {
-		if err := deleteBridge(c.opts.Bridge); err != nil {
+	for _, link := range []string{c.opts.Bridge, NodeLink} {
+		if link == "" {
+			continue
+		}
+		if err := deleteBridge(link); err != nil {
 			errs = append(errs, err)
 		}
 	}
