@@ -5,8 +5,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/meshcsi/meshcsi/libs/logging"
 	"github.com/meshcsi/meshcsi/libs/opshttp"
@@ -19,10 +22,19 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+// gcPercent keeps the heap of a per-node daemon small; GOGC overrides it.
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signals.Context(context.Background())
 	defer stop()
 	cfg, err := config.Parse(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshcsi-driver:", err)
 		os.Exit(2)

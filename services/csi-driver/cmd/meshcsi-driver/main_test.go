@@ -52,6 +52,18 @@ func TestBadConfigExitsNamingTheFlag(t *testing.T) {
 	}
 }
 
+func TestHelpExitsZero(t *testing.T) {
+	var stderr bytes.Buffer
+	cmd := driver(t, "--help")
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	if !strings.Contains(stderr.String(), "-source") {
+		t.Fatalf("usage lacks --source: %s", stderr.String())
+	}
+}
+
 func TestSIGTERMExitsZeroAndRemovesSockets(t *testing.T) {
 	dir, err := os.MkdirTemp("", "meshcsi-main-")
 	if err != nil {
