@@ -101,14 +101,18 @@ func (f *Fake) Secure(target string) error {
 }
 
 // Unpublish implements Mounter.
-func (f *Fake) Unpublish(target string) (int, error) {
+func (f *Fake) Unpublish(target string) (int, ID, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(target); err != nil {
-		return 0, err
+		return 0, ID{}, err
 	}
-	n := len(f.Mounts[target])
+	stack := f.Mounts[target]
+	var top ID
+	if len(stack) > 0 {
+		top = stack[len(stack)-1]
+	}
 	delete(f.Mounts, target)
 	delete(f.Dirs, target)
-	return n, nil
+	return len(stack), top, nil
 }

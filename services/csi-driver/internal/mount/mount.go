@@ -70,6 +70,6 @@ type Mounter interface {
 	Secure(target string) error
 	// Unpublish unmounts every mount stacked on target and removes the
 	// directory. A missing target is not an error. It returns the number of
-	// mounts removed.
-	Unpublish(target string) (int, error)
+	// mounts removed and the root ID of the top one (to tell its source).
+	Unpublish(target string) (int, ID, error)
 }

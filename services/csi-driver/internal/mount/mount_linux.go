@@ -102,8 +102,9 @@ func openat2(dir int, rel string, flags uint64) (int, error) {
 	}
 }
 
-// stateFD describes the directory open at fd.
-func stateFD(fd int) (State, error) {
+// stateFD describes the directory open at fd; withFlags also reads the
+// mount flags (Secure), which only publish needs.
+func stateFD(fd int, withFlags bool) (State, error) {
 	var stx unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &stx); err != nil {
 		return State{}, fmt.Errorf("failed to statx target: %w", err)
@@ -116,7 +117,7 @@ func stateFD(fd int) (State, error) {
 		return State{}, fmt.Errorf("statx does not report mount roots: %w", ErrUnsupported)
 	}
 	s.Mounted = stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-	if s.Mounted {
+	if s.Mounted && withFlags {
 		var sfs unix.Statfs_t
 		if err := unix.Fstatfs(fd, &sfs); err != nil {
 			return State{}, fmt.Errorf("failed to statfs target: %w", err)
@@ -140,7 +141,7 @@ func (m *Linux) State(target string) (State, error) {
 		return State{}, err
 	}
 	defer unix.Close(fd)
-	return stateFD(fd)
+	return stateFD(fd, true)
 }
 
 // Publish implements Mounter.
@@ -257,27 +258,27 @@ func (m *Linux) Secure(target string) error {
 // failing the unpublish and stranding the pod. Plain umount comes first
 // because a lazy one defers work that slows the next mount operation on the
 // node by ~150 µs.
-func (m *Linux) Unpublish(target string) (int, error) {
+func (m *Linux) Unpublish(target string) (int, ID, error) {
 	rel, err := m.rel(target)
 	if err != nil {
-		return 0, err
+		return 0, ID{}, err
 	}
 	fd, err := m.openBeneath(rel, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, nil
+			return 0, ID{}, nil
 		}
-		return 0, err
+		return 0, ID{}, err
 	}
-	st, err := stateFD(fd)
+	st, err := stateFD(fd, false)
 	unix.Close(fd)
 	if err != nil {
-		return 0, err
+		return 0, ID{}, err
 	}
 	n := 0
 	for mounted := st.Mounted; mounted; n++ {
 		if n >= maxUnwind {
-			return n, fmt.Errorf("failed to unwind %s: more than %d mounts", target, maxUnwind)
+			return n, st.Root, fmt.Errorf("failed to unwind %s: more than %d mounts", target, maxUnwind)
 		}
 		err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
 		if errors.Is(err, unix.EBUSY) {
@@ -287,10 +288,10 @@ func (m *Linux) Unpublish(target string) (int, error) {
 			if errors.Is(err, unix.EINVAL) {
 				break // not a mount point any more
 			}
-			return n, fmt.Errorf("failed to unmount %s: %w", target, err)
+			return n, st.Root, fmt.Errorf("failed to unmount %s: %w", target, err)
 		}
 		if mounted, err = isMountRoot(target); err != nil {
-			return n + 1, err
+			return n + 1, st.Root, err
 		}
 	}
 	err = unix.Unlinkat(unix.AT_FDCWD, target, unix.AT_REMOVEDIR)
@@ -299,11 +300,11 @@ func (m *Linux) Unpublish(target string) (int, error) {
 	}
 	switch {
 	case err == nil, errors.Is(err, unix.ENOENT):
-		return n, nil
+		return n, st.Root, nil
 	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
-		return n, fmt.Errorf("%s: %w", target, ErrNotEmpty)
+		return n, st.Root, fmt.Errorf("%s: %w", target, ErrNotEmpty)
 	default:
-		return n, &fs.PathError{Op: "remove", Path: target, Err: err}
+		return n, st.Root, &fs.PathError{Op: "remove", Path: target, Err: err}
 	}
 }
 

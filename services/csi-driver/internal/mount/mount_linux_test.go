@@ -84,8 +84,8 @@ func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
 	if got := len(tc.MountsBelow(t, kd)); got != 3 {
 		t.Fatalf("stacked %d mounts, want 3", got)
 	}
-	n, err := m.Unpublish(target)
-	if err != nil || n != 3 {
+	n, root, err := m.Unpublish(target)
+	if err != nil || n != 3 || root != id {
 		t.Fatalf("Unpublish = %d, %v; want 3 unmounts", n, err)
 	}
 	if _, err := os.Lstat(target); !os.IsNotExist(err) {
@@ -95,13 +95,13 @@ func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
 		t.Fatalf("left mounts %v", got)
 	}
 	// Unpublishing again, or an unmounted directory, is fine.
-	if n, err := m.Unpublish(target); err != nil || n != 0 {
+	if n, _, err := m.Unpublish(target); err != nil || n != 0 {
 		t.Fatalf("second Unpublish = %d, %v", n, err)
 	}
 	if err := os.Mkdir(target, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := m.Unpublish(target); err != nil || n != 0 {
+	if n, _, err := m.Unpublish(target); err != nil || n != 0 {
 		t.Fatalf("Unpublish of a plain dir = %d, %v", n, err)
 	}
 }
@@ -124,7 +124,7 @@ func TestRootSecureFixesWritableMount(t *testing.T) {
 	if st, _ := m.State(target); !st.Secure {
 		t.Fatalf("Secure left %+v", st)
 	}
-	if _, err := m.Unpublish(target); err != nil {
+	if _, _, err := m.Unpublish(target); err != nil {
 		t.Fatal(err)
 	}
 }

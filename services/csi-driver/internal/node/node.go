@@ -223,15 +223,7 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	}
 	unlock := s.locks.lock(target)
 	defer unlock()
-	st, err := s.mounter.State(target)
-	if err != nil {
-		return nil, targetStatus(err)
-	}
-	source := ""
-	if st.Mounted {
-		source = s.sourceOf(st.Root)
-	}
-	n, err := s.mounter.Unpublish(target)
+	n, root, err := s.mounter.Unpublish(target)
 	if errors.Is(err, mount.ErrNotEmpty) {
 		s.log.Warn("left a non-empty target that is not a mount in place",
 			zap.String("volume_id", req.GetVolumeId()), zap.String("target_path", target))
@@ -240,8 +232,11 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	if err != nil {
 		return nil, targetStatus(err)
 	}
-	if n > 0 && source != "" {
-		s.metrics.AddPublished(source, -1)
+	source := ""
+	if n > 0 {
+		if source = s.sourceOf(root); source != "" {
+			s.metrics.AddPublished(source, -1)
+		}
 	}
 	s.log.Info("unpublished volume",
 		zap.String("volume_id", req.GetVolumeId()),
