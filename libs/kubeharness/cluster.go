@@ -182,7 +182,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		return fmt.Errorf("failed to mark %s: %w", c.opts.Dir, err)
 	}
 	if c.opts.Mode == Node {
-		if err := c.lockNode(); err != nil {
+		if err := c.lockNode(ctx); err != nil {
 			return err
 		}
 	}

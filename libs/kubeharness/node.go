@@ -42,15 +42,56 @@ var savedSysctls = []string{
 }
 
 type nodeLock struct {
-	Dir string `json:"dir"`
-	PID int    `json:"pid"`
+	Dir      string `json:"dir"`
+	PID      int    `json:"pid"`
+	Detached bool   `json:"detached"`
 }
 
-// lockNode claims the machine's Node-mode slot, refusing while another live
-// cluster holds it.
-func (c *Cluster) lockNode() error {
+// StopOrphanedNode stops the node-mode cluster recorded in the machine's
+// node slot if the process that started it through the Go API has died
+// without calling Stop (a test binary killed by its timeout). A cluster
+// started by `kubeharness up`, or whose starter still runs, is left alone.
+// It reports whether it stopped one.
+func StopOrphanedNode(ctx context.Context, logf func(format string, args ...any)) (bool, error) {
+	data, err := os.ReadFile(nodeLockPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
+	}
+	var held nodeLock
+	if err := json.Unmarshal(data, &held); err != nil {
+		return false, fmt.Errorf("failed to decode %s: %w", nodeLockPath, err)
+	}
+	if held.Detached || pidAlive(held.PID) {
+		return false, nil
+	}
+	stale, err := Attach(held.Dir)
+	if err != nil {
+		// Nothing recorded to stop: free the slot.
+		if rmErr := os.Remove(nodeLockPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
+			return false, fmt.Errorf("failed to remove %s: %w", nodeLockPath, rmErr)
+		}
+		return false, nil
+	}
+	if logf != nil {
+		logf("kubeharness: stopping the node-mode cluster in %s left by exited process %d", held.Dir, held.PID)
+	}
+	if err := stale.Stop(ctx); err != nil {
+		return false, fmt.Errorf("failed to stop the orphaned cluster in %s: %w", held.Dir, err)
+	}
+	return true, nil
+}
+
+// lockNode claims the machine's Node-mode slot, first stopping an orphaned
+// cluster, and refuses while another live cluster holds it.
+func (c *Cluster) lockNode(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("node mode needs root (containerd, kubelet, bridge, iptables)")
+	}
+	if _, err := StopOrphanedNode(ctx, c.opts.Logf); err != nil {
+		return err
 	}
 	if data, err := os.ReadFile(nodeLockPath); err == nil {
 		var held nodeLock
@@ -58,7 +99,7 @@ func (c *Cluster) lockNode() error {
 			return fmt.Errorf("another node-mode cluster runs on this machine (dir %s); stop it with `kubeharness down --dir %s`", held.Dir, held.Dir)
 		}
 	}
-	data, err := json.Marshal(nodeLock{Dir: c.opts.Dir, PID: os.Getpid()})
+	data, err := json.Marshal(nodeLock{Dir: c.opts.Dir, PID: os.Getpid(), Detached: c.opts.Detached})
 	if err != nil {
 		return fmt.Errorf("failed to encode node lock: %w", err)
 	}

@@ -210,6 +210,11 @@ func TestNodeSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	archive := buildHelloImage(t, ctx)
+	// A cluster orphaned by an earlier, killed test run would spoil the
+	// before/after comparison: Start would stop it, after the snapshot.
+	if _, err := kubeharness.StopOrphanedNode(ctx, t.Logf); err != nil {
+		t.Fatal(err)
+	}
 
 	before := takeSnapshot(t)
 	began := time.Now()

@@ -90,6 +90,10 @@ type Options struct {
 	Bridge string
 	// StartTimeout bounds the wait for each component. Default 60s.
 	StartTimeout time.Duration
+	// Detached says the cluster outlives the calling process (`kubeharness
+	// up`). Otherwise a later node-mode Start stops the cluster if the
+	// process that started it has died without calling Stop.
+	Detached bool
 	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
 	ExtraAPIServerArgs []string
 	// Logf receives progress messages. Default: discard.

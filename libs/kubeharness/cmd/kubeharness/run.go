@@ -85,6 +85,7 @@ func parseUp(args []string) (upConfig, error) {
 		BinDir:            *binDir,
 		KubeletDir:        *kubeletDir,
 		StartTimeout:      *timeout,
+		Detached:          true,
 	}}, nil
 }
 
