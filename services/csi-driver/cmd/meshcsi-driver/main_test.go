@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,7 +44,8 @@ func TestBadConfigExitsNamingTheFlag(t *testing.T) {
 		cmd := driver(t, tt.args...)
 		cmd.Stderr = &stderr
 		err := cmd.Run()
-		if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() == 0 {
+		var exitErr *exec.ExitError
+		if !errors.As(err, &exitErr) || exitErr.ExitCode() == 0 {
 			t.Fatalf("%v: err = %v, want a non-zero exit", tt.args, err)
 		}
 		if !strings.Contains(stderr.String(), tt.flag) {

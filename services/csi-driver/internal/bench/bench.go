@@ -117,7 +117,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		root: root, kd: filepath.Join(root, "kubelet"), src: filepath.Join(root, "agent"),
 		sock: filepath.Join(root, "csi.sock"), bareSock: filepath.Join(root, "bare.sock"),
 	}
-	if err := os.MkdirAll(e.src, 0o755); err != nil {
+	if err := os.MkdirAll(e.src, 0o750); err != nil {
 		return nil, err
 	}
 	for i := 0; i < o.Workers*volsPerWorker; i++ {
@@ -151,7 +151,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
-	defer bare.stop()
+	defer func() { _ = bare.stop() }()
 	floorSeq, err := e.pairs(e.bareSock, o.Pairs, 1, "floor")
 	if err != nil {
 		return nil, err
@@ -170,7 +170,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("driver: %w", err)
 	}
-	defer drv.stop()
+	defer func() { _ = drv.stop() }()
 	served := 0
 	for _, sc := range []struct {
 		name    string
@@ -243,13 +243,14 @@ func (e *env) driverArgs() []string {
 // until it answers ready.
 func (e *env) execToProbe(ctx context.Context, driver string) (time.Duration, error) {
 	_ = os.Remove(e.sock)
-	cmd := exec.CommandContext(ctx, driver, e.driverArgs()...)
+	cmd := exec.CommandContext(ctx, driver, e.driverArgs()...) //nolint:gosec // runs the driver binary it was given
+
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return 0, err
 	}
 	p := &process{cmd: cmd}
-	defer p.stop()
+	defer func() { _ = p.stop() }()
 	for time.Since(start) < 5*time.Second {
 		if _, err := os.Stat(e.sock); err == nil {
 			if ok, _ := probe(e.sock); ok {
@@ -290,7 +291,7 @@ func call(sock string, f func(context.Context, csi.NodeClient) error) (time.Dura
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	err = f(ctx, csi.NewNodeClient(conn))
 	cancel()
-	conn.Close()
+	_ = conn.Close()
 	return time.Since(start), err
 }
 
@@ -390,11 +391,11 @@ func (e *env) syscallFloor(n int) (bind, umount time.Duration, err error) {
 		}
 		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
 		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
-			unix.Close(tree)
+			_ = unix.Close(tree)
 			return 0, 0, fmt.Errorf("mount_setattr: %w", err)
 		}
 		err = unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
-		unix.Close(tree)
+		_ = unix.Close(tree)
 		if err != nil {
 			return 0, 0, fmt.Errorf("move_mount: %w", err)
 		}
@@ -422,7 +423,7 @@ func extraMounts(root string, n int) (undo func(), err error) {
 	if n <= 0 {
 		return undo, nil
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
+	if err := os.Mkdir(dir, 0o750); err != nil {
 		return undo, err
 	}
 	if err := unix.Mount("meshcsi-bench", dir, "tmpfs", 0, "size=16m"); err != nil {
@@ -433,12 +434,12 @@ func extraMounts(root string, n int) (undo func(), err error) {
 		return undo, err
 	}
 	src := filepath.Join(dir, "src")
-	if err := os.Mkdir(src, 0o755); err != nil {
+	if err := os.Mkdir(src, 0o750); err != nil {
 		return undo, err
 	}
 	for i := 0; i < n; i++ {
 		mp := filepath.Join(dir, "m"+strconv.Itoa(i))
-		if err := os.Mkdir(mp, 0o755); err != nil {
+		if err := os.Mkdir(mp, 0o750); err != nil {
 			return undo, err
 		}
 		if err := unix.Mount(src, mp, "", unix.MS_BIND, ""); err != nil {
@@ -488,7 +489,8 @@ type process struct {
 
 // startProcess starts a server and waits until its socket answers Probe.
 func startProcess(ctx context.Context, bin string, args []string, sock string) (*process, error) {
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := exec.CommandContext(ctx, bin, args...) //nolint:gosec // runs the binaries it was given
+
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -501,7 +503,7 @@ func startProcess(ctx context.Context, bin string, args []string, sock string) (
 		}
 		time.Sleep(time.Millisecond)
 	}
-	p.stop()
+	_ = p.stop()
 	return nil, fmt.Errorf("%s did not become ready", bin)
 }
 

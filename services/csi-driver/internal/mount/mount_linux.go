@@ -271,7 +271,7 @@ func (m *Linux) Unpublish(target string) (int, ID, error) {
 		return 0, ID{}, err
 	}
 	st, err := stateFD(fd, false)
-	unix.Close(fd)
+	_ = unix.Close(fd)
 	if err != nil {
 		return 0, ID{}, err
 	}

@@ -7,12 +7,12 @@ import (
 	"strings"
 )
 
-// MountPointsBelow reads a mountinfo table (proc(5)) once and returns the
+// PointsBelow reads a mountinfo table (proc(5)) once and returns the
 // mount points strictly below dir, in table order. A mount point that carries
 // several stacked mounts appears once per mount. The driver calls it once at
 // start-up to count what an earlier instance published; requests never read
 // the table.
-func MountPointsBelow(r io.Reader, dir string) ([]string, error) {
+func PointsBelow(r io.Reader, dir string) ([]string, error) {
 	prefix := strings.TrimSuffix(dir, "/") + "/"
 	var out []string
 	sc := bufio.NewScanner(r)

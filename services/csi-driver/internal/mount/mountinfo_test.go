@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-func TestMountPointsBelow(t *testing.T) {
+func TestPointsBelow(t *testing.T) {
 	f, err := os.Open("testdata/mountinfo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	got, err := MountPointsBelow(f, "/var/lib/kubelet/pods")
+	got, err := PointsBelow(f, "/var/lib/kubelet/pods")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -23,9 +23,9 @@ func TestMountPointsBelow(t *testing.T) {
 		"/var/lib/kubelet/pods/1c2d/volumes/kubernetes.io~csi/with space/mount",
 	}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("MountPointsBelow = %q, want %q", got, want)
+		t.Fatalf("PointsBelow = %q, want %q", got, want)
 	}
-	if _, err := MountPointsBelow(strings.NewReader("bad line\n"), "/x"); err == nil {
+	if _, err := PointsBelow(strings.NewReader("bad line\n"), "/x"); err == nil {
 		t.Fatal("a malformed line was accepted")
 	}
 }

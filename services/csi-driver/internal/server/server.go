@@ -116,7 +116,6 @@ func New(opts Options) (*Server, error) {
 		grpc.UnaryInterceptor(s.intercept),
 		grpc.ReadBufferSize(0),
 		grpc.WriteBufferSize(0),
-		grpc.SharedWriteBuffer(true),
 	)
 	csi.RegisterIdentityServer(s.csi, svc)
 	csi.RegisterNodeServer(s.csi, svc)
@@ -151,15 +150,15 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	defer removeSocket(cfg.Endpoint)
 	regL, err := ListenUnix(cfg.RegistrationSocket(), "kubelet-dir")
 	if err != nil {
-		csiL.Close()
+		_ = csiL.Close()
 		return err
 	}
 	defer removeSocket(cfg.RegistrationSocket())
 	httpL := s.opts.HTTPListener
 	if httpL == nil && cfg.HTTPAddress != "" {
 		if httpL, err = net.Listen("tcp", cfg.HTTPAddress); err != nil {
-			csiL.Close()
-			regL.Close()
+			_ = csiL.Close()
+			_ = regL.Close()
 			return fmt.Errorf("--http-address %s: failed to listen: %w", cfg.HTTPAddress, err)
 		}
 	}
@@ -238,7 +237,7 @@ func (s *Server) countPublished() {
 		return
 	}
 	defer f.Close()
-	mps, err := mount.MountPointsBelow(f, real)
+	mps, err := mount.PointsBelow(f, real)
 	if err != nil {
 		s.log.Warn("failed to read the mount table; published volumes are not counted", zap.Error(err))
 		return
@@ -293,7 +292,7 @@ func ListenUnix(p, flag string) (net.Listener, error) {
 		return nil, fmt.Errorf("--%s: failed to listen on %s: %w", flag, p, err)
 	}
 	if err := os.Chmod(p, 0o600); err != nil {
-		l.Close()
+		_ = l.Close()
 		return nil, fmt.Errorf("--%s: failed to restrict %s: %w", flag, p, err)
 	}
 	return l, nil

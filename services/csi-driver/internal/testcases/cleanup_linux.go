@@ -38,7 +38,7 @@ func MountsBelow(t testing.TB, dir string) []string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	mps, err := mount.MountPointsBelow(f, dir)
+	mps, err := mount.PointsBelow(f, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
