@@ -568,7 +568,7 @@ func print(w io.Writer, r *Result) {
 			s.PublishP50, s.PublishP99, s.UnpublishP50, s.UnpublishP99, s.PairsPerSec)
 	}
 	fmt.Fprintf(tw, "floor (no-op gRPC + syscalls)\t\t1\t%.0f\t\t%.0f\t\t%.0f\t\n", r.FloorPublishP50, r.FloorUnpublishP50, r.FloorPairsPerSec)
-	tw.Flush()
+	_ = tw.Flush()
 	fmt.Fprintf(w, "floor parts: no-op gRPC round trip p50 %.0f µs, mkdir+open_tree+mount_setattr+move_mount p50 %.0f µs, umount+rmdir p50 %.0f µs\n",
 		r.FloorRPCP50, r.FloorBindP50, r.FloorUmountP50)
 	fmt.Fprintf(w, "driver-side mean handling time (its histogram, all scenarios): publish %.0f µs, unpublish %.0f µs\n",
