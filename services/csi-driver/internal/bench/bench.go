@@ -152,19 +152,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer func() { _ = bare.stop() }()
-	floorSeq, err := e.pairs(e.bareSock, o.Pairs, 1, "floor")
+	fl, err := e.floor(o.Pairs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("floor: %w", err)
 	}
-	bind, umount, err := e.syscallFloor(o.Pairs)
-	if err != nil {
-		return nil, err
-	}
-	res.FloorRPCP50 = floorSeq.PublishP50
-	res.FloorBindP50, res.FloorUmountP50 = us(bind), us(umount)
-	res.FloorPublishP50 = res.FloorRPCP50 + res.FloorBindP50
-	res.FloorUnpublishP50 = floorSeq.UnpublishP50 + res.FloorUmountP50
-	res.FloorPairsPerSec = 1e6 / (res.FloorPublishP50 + res.FloorUnpublishP50)
+	res.FloorRPCP50, res.FloorBindP50, res.FloorUmountP50 = us(fl.rpc), us(fl.bind), us(fl.umount)
+	res.FloorPublishP50, res.FloorUnpublishP50 = us(fl.publish), us(fl.unpublish)
+	res.FloorPairsPerSec = fl.pairsPerSec
 
 	drv, err := startProcess(ctx, o.Driver, e.driverArgs(), e.sock)
 	if err != nil {
@@ -209,7 +203,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	if rest := o.RSSPairs - o.Pairs; rest > 0 {
+	if rest := o.RSSPairs - o.Pairs; rest > 0 { // the floor served o.Pairs
 		if _, err := e.pairs(e.bareSock, rest, 1, "rss"); err != nil {
 			return nil, err
 		}
@@ -366,52 +360,84 @@ func (e *env) pairs(sock string, n, workers int, name string) (Scenario, error) 
 	}, nil
 }
 
-// syscallFloor times the mount work the driver cannot avoid: mkdir plus the
-// new-API read-only bind (open_tree, mount_setattr, move_mount), then
-// umount plus rmdir.
-func (e *env) syscallFloor(n int) (bind, umount time.Duration, err error) {
+// floor measures, per pair, what no driver can avoid, in the order the
+// driver does it: a no-op publish round trip to the bare server (new
+// connection), then the bare mount syscalls (mkdir, open_tree,
+// mount_setattr, move_mount), then a no-op unpublish round trip, then umount
+// and rmdir. A floor publish is its round trip plus its syscalls.
+type floorResult struct {
+	rpc, bind, umount, publish, unpublish time.Duration
+	pairsPerSec                           float64
+}
+
+func (e *env) floor(n int) (floorResult, error) {
 	var targets []string
 	for i := 0; i < volsPerWorker; i++ {
 		v := filepath.Join(e.root, "floor", "pods", "bench-pod", "volumes", "kubernetes.io~csi", "vol"+strconv.Itoa(i))
 		if err := os.MkdirAll(v, 0o750); err != nil {
-			return 0, 0, err
+			return floorResult{}, err
 		}
 		targets = append(targets, filepath.Join(v, "mount"))
 	}
-	var b, u []time.Duration
+	var rpc, b, u, pub, unpub []time.Duration
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	began := time.Now()
 	for i := 0; i < n; i++ {
 		target := targets[i%volsPerWorker]
+		req := publishReq(target)
+		r1, err := call(e.bareSock, func(ctx context.Context, c csi.NodeClient) error {
+			_, err := c.NodePublishVolume(ctx, req)
+			return err
+		})
+		if err != nil {
+			return floorResult{}, err
+		}
 		start := time.Now()
 		if err := os.Mkdir(target, 0o750); err != nil {
-			return 0, 0, err
+			return floorResult{}, err
 		}
 		tree, err := unix.OpenTree(unix.AT_FDCWD, e.src, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 		if err != nil {
-			return 0, 0, fmt.Errorf("open_tree: %w", err)
+			return floorResult{}, fmt.Errorf("open_tree: %w", err)
 		}
-		attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
 		if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, attr); err != nil {
 			_ = unix.Close(tree)
-			return 0, 0, fmt.Errorf("mount_setattr: %w", err)
+			return floorResult{}, fmt.Errorf("mount_setattr: %w", err)
 		}
 		err = unix.MoveMount(tree, "", unix.AT_FDCWD, target, unix.MOVE_MOUNT_F_EMPTY_PATH)
 		_ = unix.Close(tree)
 		if err != nil {
-			return 0, 0, fmt.Errorf("move_mount: %w", err)
+			return floorResult{}, fmt.Errorf("move_mount: %w", err)
 		}
-		b = append(b, time.Since(start))
+		bind := time.Since(start)
+		r2, err := call(e.bareSock, func(ctx context.Context, c csi.NodeClient) error {
+			_, err := c.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: req.VolumeId, TargetPath: target})
+			return err
+		})
+		if err != nil {
+			return floorResult{}, err
+		}
 		start = time.Now()
 		if err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW); err != nil {
-			return 0, 0, err
+			return floorResult{}, err
 		}
-		if err := os.Remove(target); err != nil {
-			return 0, 0, err
+		if err := unix.Rmdir(target); err != nil {
+			return floorResult{}, err
 		}
-		u = append(u, time.Since(start))
+		umount := time.Since(start)
+		rpc = append(rpc, r1, r2)
+		b, u = append(b, bind), append(u, umount)
+		pub, unpub = append(pub, r1+bind), append(unpub, r2+umount)
 	}
-	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
-	sort.Slice(u, func(i, j int) bool { return u[i] < u[j] })
-	return pct(b, 50), pct(u, 50), nil
+	elapsed := time.Since(began)
+	for _, d := range [][]time.Duration{rpc, b, u, pub, unpub} {
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	}
+	return floorResult{
+		rpc: pct(rpc, 50), bind: pct(b, 50), umount: pct(u, 50),
+		publish: pct(pub, 50), unpublish: pct(unpub, 50),
+		pairsPerSec: float64(n) / elapsed.Seconds(),
+	}, nil
 }
 
 // extraMounts adds n bind mounts that have nothing to do with the driver:
@@ -569,7 +595,7 @@ func print(w io.Writer, r *Result) {
 	}
 	fmt.Fprintf(tw, "floor (no-op gRPC + syscalls)\t\t1\t%.0f\t\t%.0f\t\t%.0f\t\n", r.FloorPublishP50, r.FloorUnpublishP50, r.FloorPairsPerSec)
 	_ = tw.Flush()
-	fmt.Fprintf(w, "floor parts: no-op gRPC round trip p50 %.0f µs, mkdir+open_tree+mount_setattr+move_mount p50 %.0f µs, umount+rmdir p50 %.0f µs\n",
+	fmt.Fprintf(w, "floor parts (p50): no-op gRPC round trip on a new connection %.0f µs, mkdir+open_tree+mount_setattr+move_mount %.0f µs, umount+rmdir %.0f µs\n",
 		r.FloorRPCP50, r.FloorBindP50, r.FloorUmountP50)
 	fmt.Fprintf(w, "driver-side mean handling time (its histogram, all scenarios): publish %.0f µs, unpublish %.0f µs\n",
 		r.ServerPublishMeanUs, r.ServerUnpublishMeanUs)
