@@ -127,15 +127,18 @@ func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events(cfg.Namespace)})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "meshcsi-sentinel"})
-	s, err := cleanup.New(cfg, cleanup.Deps{
-		Client: client, Meta: meta, Clock: clk, Logger: log, Recorder: recorder, EventFlush: time.Second,
-	})
-	if err != nil {
+	deps := cleanup.Deps{Client: client, Meta: meta, Clock: clk, Logger: log, Recorder: recorder, EventFlush: 300 * time.Millisecond}
+	// Validate before waiting for the Lease; each attempt gets fresh informers.
+	if _, err := cleanup.New(cfg, deps); err != nil {
 		return err
 	}
 	return lease.Run(ctx, lease.Config{Client: client, Namespace: cfg.Namespace, Name: cfg.LeaseName, Identity: identity, Logger: log},
 		func(ctx context.Context) error {
-			_, err := s.Run(ctx)
+			s, err := cleanup.New(cfg, deps)
+			if err != nil {
+				return err
+			}
+			_, err = s.Run(ctx)
 			return err
 		})
 }

@@ -241,6 +241,11 @@ func (s *Sentinel) deleteAll(ctx context.Context, objs []plan.Object) error {
 			return err
 		}
 		s.summary.Add(res)
+		if res.Outcome == remove.Forbidden {
+			s.d.Logger.Error("not permitted to delete; remove it by hand and check the sentinel's RBAC",
+				zap.String("kind", o.Kind), zap.String("namespace", o.Namespace), zap.String("name", o.Name))
+			continue
+		}
 		s.d.Logger.Info("removed", zap.String("kind", o.Kind), zap.String("namespace", o.Namespace),
 			zap.String("name", o.Name), zap.String("uid", o.UID), zap.String("outcome", string(res.Outcome)))
 	}

@@ -17,6 +17,15 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
+// Lease timings: a killed sentinel's successor takes over within
+// DefaultLeaseDuration; an API outage shorter than DefaultRenewDeadline goes
+// unnoticed, a longer one restarts the work.
+const (
+	DefaultLeaseDuration = 20 * time.Second
+	DefaultRenewDeadline = 15 * time.Second
+	DefaultRetryPeriod   = 3 * time.Second
+)
+
 // ErrLost is returned when the Lease was lost while the work still ran.
 var ErrLost = errors.New("lost the sentinel lease to another holder")
 
@@ -27,25 +36,39 @@ type Config struct {
 	Name      string
 	Identity  string
 	Logger    *zap.Logger
-	// Durations; zero values take 15s/10s/2s.
+	// Durations; zero values take the defaults above.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 }
 
 // Run blocks until the Lease is held, then runs work with a context that is
 // cancelled if the Lease is lost, and returns work's error. It releases the
-// Lease when work returns.
+// Lease when work returns. A Lease lost while work runs (say the API server
+// was unreachable for longer than the renew deadline) is acquired again and
+// work starts over: it must be safe to repeat, as the sentinel's is.
 func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
+	for {
+		err := runOnce(ctx, cfg, work)
+		if !errors.Is(err, ErrLost) || ctx.Err() != nil {
+			return err
+		}
+		if cfg.Logger != nil {
+			cfg.Logger.Warn("lost the sentinel lease (API server unreachable?); acquiring it again and starting over")
+		}
+	}
+}
+
+func runOnce(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
 	if cfg.Client == nil || cfg.Namespace == "" || cfg.Name == "" || cfg.Identity == "" || cfg.Logger == nil {
 		return errors.New("lease: client, namespace, name (--lease), identity (--identity) and logger are required")
 	}
 	if cfg.LeaseDuration == 0 {
-		cfg.LeaseDuration = 15 * time.Second
+		cfg.LeaseDuration = DefaultLeaseDuration
 	}
 	if cfg.RenewDeadline == 0 {
-		cfg.RenewDeadline = 10 * time.Second
+		cfg.RenewDeadline = DefaultRenewDeadline
 	}
 	if cfg.RetryPeriod == 0 {
-		cfg.RetryPeriod = 2 * time.Second
+		cfg.RetryPeriod = DefaultRetryPeriod
 	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metaFor(cfg),

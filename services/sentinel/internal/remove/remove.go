@@ -29,6 +29,9 @@ const (
 	// Replaced means an object of that name exists with another UID: it
 	// belongs to a newer install and was left alone.
 	Replaced Outcome = "replaced"
+	// Forbidden means the sentinel's RBAC does not allow it: it is left for
+	// the operator, and the removal goes on with the next object.
+	Forbidden Outcome = "forbidden"
 )
 
 // Result records one deletion for the summary.
@@ -77,6 +80,8 @@ func (r *Remover) Delete(ctx context.Context, o plan.Object) (Result, error) {
 	case apierrors.IsConflict(err):
 		// The UID precondition failed: the name now belongs to another object.
 		return Result{Object: o, Outcome: Replaced}, nil
+	case apierrors.IsForbidden(err):
+		return Result{Object: o, Outcome: Forbidden}, nil
 	default:
 		return Result{}, fmt.Errorf("failed to delete %s: %w", o, err)
 	}

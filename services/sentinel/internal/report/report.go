@@ -137,6 +137,7 @@ type Summary struct {
 	Deleted   []string        `json:"deleted"`
 	Gone      []string        `json:"gone"`
 	Replaced  []string        `json:"replaced"`
+	Forbidden []string        `json:"forbidden,omitempty"`
 	Adopted   []string        `json:"adopted,omitempty"`
 	Blockers  []watch.Blocker `json:"blockers,omitempty"`
 	Message   string          `json:"message,omitempty"`
@@ -151,6 +152,8 @@ func (s *Summary) Add(r remove.Result) {
 		s.Gone = append(s.Gone, r.Object.String())
 	case remove.Replaced:
 		s.Replaced = append(s.Replaced, r.Object.String())
+	case remove.Forbidden:
+		s.Forbidden = append(s.Forbidden, r.Object.String())
 	default:
 		s.Adopted = append(s.Adopted, r.Object.String())
 	}
