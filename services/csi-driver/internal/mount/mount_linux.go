@@ -194,7 +194,7 @@ func (m *Linux) Publish(source, target string) (err error) {
 		}
 		m.legacy.Store(true)
 	}
-	return bindLegacy(source, tfd)
+	return bindLegacy(source, target, tfd, parent, base)
 }
 
 // bindNew clones source detached, makes the clone read-only, nosuid, nodev
@@ -215,17 +215,25 @@ func bindNew(source string, target int) error {
 	return nil
 }
 
-// bindLegacy is the fallback for kernels without the new mount API.
-func bindLegacy(source string, target int) error {
-	path := "/proc/self/fd/" + strconv.Itoa(target)
-	if err := unix.Mount(source, path, "", unix.MS_BIND, ""); err != nil {
+// bindLegacy is the fallback for kernels without the new mount API: bind
+// through the descriptor of the target, then remount the new mount (reached
+// by opening the target again, which now resolves to the mount on top)
+// read-only; undone if the remount fails.
+func bindLegacy(source, targetPath string, target, parent int, base string) error {
+	if err := unix.Mount(source, "/proc/self/fd/"+strconv.Itoa(target), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("failed to bind %s: %w", source, err)
 	}
-	if err := unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		uerr := unix.Unmount(path, unix.MNT_DETACH)
-		return errors.Join(fmt.Errorf("failed to remount %s read-only: %w", source, err), uerr)
+	top, err := openat2(parent, base, unix.O_DIRECTORY)
+	if err == nil {
+		defer unix.Close(top)
+		path := "/proc/self/fd/" + strconv.Itoa(top)
+		err = unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		if err == nil {
+			return nil
+		}
+		return errors.Join(fmt.Errorf("failed to remount %s read-only: %w", source, err), unix.Unmount(path, unix.MNT_DETACH))
 	}
-	return nil
+	return errors.Join(err, unix.Unmount(targetPath, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW))
 }
 
 // Secure implements Mounter.
