@@ -57,13 +57,25 @@ func run(ctx context.Context, cfg config.Config) error {
 	}
 	srv, err := server.New(server.Options{
 		Config:   cfg,
-		Version:  version,
+		Version:  buildVersion(),
 		Logger:   log,
-		Registry: opshttp.NewRegistry("meshcsi", "csi-driver", version),
+		Registry: opshttp.NewRegistry("meshcsi", "csi-driver", buildVersion()),
 		Mounter:  mounter,
 	})
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// buildVersion is the -ldflags version, else the module version recorded in
+// the build info (go install), else "dev".
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
 }
