@@ -144,6 +144,9 @@ func status(args []string, stdout io.Writer) error {
 		return err
 	}
 	c, err := kubeharness.Attach(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no cluster in %s", dir)
+	}
 	if err != nil {
 		return err
 	}
