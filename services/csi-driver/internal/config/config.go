@@ -222,6 +222,11 @@ func (c Config) Validate() error {
 		if i > 0 && c.Sources[i-1].Name == s.Name {
 			return bad("source", "name %q given twice", s.Name)
 		}
+		for _, o := range c.Sources[:i] {
+			if o.Dir == s.Dir {
+				return bad("source", "%s and %s name the same directory %q", o.Name, s.Name, s.Dir)
+			}
+		}
 		if under(s.Dir, c.KubeletDir) || under(c.KubeletDir, s.Dir) {
 			return bad("source", "%s: directory %q overlaps --kubelet-dir %q", s.Name, s.Dir, c.KubeletDir)
 		}

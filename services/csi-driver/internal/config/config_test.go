@@ -79,6 +79,7 @@ func TestParseRejects(t *testing.T) {
 		{"source dir unclean", append(base, "--source=b=/run/../b"), nil, "--source"},
 		{"source dir root", append(base, "--source=b=/"), nil, "--source"},
 		{"source twice", append(base, "--source=a=/run/b"), nil, "--source"},
+		{"two sources, one dir", append(base, "--source=b=/run/a"), nil, "--source"},
 		{"source inside kubelet dir", append(base, "--source=b=/var/lib/kubelet/pods"), nil, "--source"},
 		{"unknown default", append(base, "--default-source=zz"), nil, "--default-source"},
 		{"bad driver name", append(base, "--driver-name=-bad-"), nil, "--driver-name"},
