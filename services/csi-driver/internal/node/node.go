@@ -63,6 +63,9 @@ type Service struct {
 	now                         func() time.Time
 	serving                     atomic.Bool
 	locks                       keyedMutex
+	// gate is held for writing while the start-up count runs, so that no
+	// publish or unpublish races it (Identity calls are not held).
+	gate sync.RWMutex
 }
 
 // New validates cfg and builds a Service.
@@ -105,6 +108,14 @@ func New(cfg Config) (*Service, error) {
 		}
 	}
 	return s, nil
+}
+
+// Pause holds publish and unpublish calls until resume is called. The
+// server pauses before it starts serving and resumes once it has counted
+// what an earlier instance published.
+func (s *Service) Pause() (resume func()) {
+	s.gate.Lock()
+	return s.gate.Unlock
 }
 
 // SetServing records whether the gRPC server is serving; Probe reports
@@ -165,6 +176,8 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	id, err := s.mounter.SourceID(p.sourceDir)
 	if err != nil {
 		s.metrics.SetSourceReady(p.source, false)
@@ -221,6 +234,8 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	s.gate.RLock()
+	defer s.gate.RUnlock()
 	unlock := s.locks.lock(target)
 	defer unlock()
 	n, root, err := s.mounter.Unpublish(target)
@@ -260,7 +275,7 @@ func (s *Service) sourceOf(id mount.ID) string {
 
 // CountPublished sets the published-volumes gauge from the mount points an
 // earlier instance left below the pods directory (read once from the mount
-// table at start-up) and returns the count per source.
+// table at start-up) and returns the count per source. Call it while paused.
 func (s *Service) CountPublished(mountPoints []string) map[string]int {
 	counts := map[string]int{}
 	seen := map[string]bool{}

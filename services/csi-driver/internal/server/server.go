@@ -164,6 +164,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 	}
 
 	errCh := make(chan error, 3)
+	// Publish and unpublish wait until the count of what an earlier instance
+	// published is done; Probe answers at once.
+	resume := s.node.Pause()
 	s.node.SetServing(true)
 	go func() { errCh <- wrap("CSI", s.csi.Serve(csiL)) }()
 	go func() { errCh <- wrap("registration", s.regGRPC.Serve(regL)) }()
@@ -179,6 +182,7 @@ func (s *Server) Run(ctx context.Context) (err error) {
 		zap.String("endpoint", cfg.Endpoint), zap.String("registration", cfg.RegistrationSocket()),
 		zap.String("http_address", cfg.HTTPAddress))
 	s.countPublished()
+	resume()
 	if err := s.node.Ready(); err != nil {
 		s.log.Warn("not ready", zap.Error(err))
 	}

@@ -399,8 +399,12 @@ func TestRootRestartServesUnpublish(t *testing.T) {
 		t.Fatalf("mounts did not outlive the driver: %v", m)
 	}
 	r2 := e.start(t)
-	if s := get(t, r2.http+"/metrics"); !strings.Contains(s, `meshcsi_published_volumes{source="agent"} 2`) {
-		t.Fatalf("restarted driver did not count its mounts:\n%s", grep(s, "published"))
+	deadline := time.Now().Add(5 * time.Second)
+	for s := get(t, r2.http+"/metrics"); !strings.Contains(s, `meshcsi_published_volumes{source="agent"} 2`); s = get(t, r2.http+"/metrics") {
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted driver did not count its mounts:\n%s", grep(s, "published"))
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	client = e.node(t)
 	for _, v := range []string{"a", "b"} {
