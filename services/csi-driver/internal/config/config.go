@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -30,12 +29,41 @@ const DefaultHTTPAddress = ":9809"
 // ErrInvalid marks a configuration the driver refuses to start with.
 var ErrInvalid = errors.New("invalid configuration")
 
-var (
-	// driverNameRE is the CSI spec's plugin name rule.
-	driverNameRE = regexp.MustCompile(`^[a-zA-Z][A-Za-z0-9\-._]{0,61}[a-zA-Z0-9]$`)
-	// sourceNameRE is a DNS label: a source name can never look like a path.
-	sourceNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-)
+// ValidDriverName applies the CSI spec's plugin name rule: 2-63
+// characters, letters, digits, '-', '.', '_', starting with a letter and
+// ending with a letter or digit. (Plain code, not a regexp: compiling
+// regexps at start-up costs more than the whole check.)
+func ValidDriverName(s string) bool {
+	if len(s) < 2 || len(s) > 63 || !isLetter(s[0]) || !(isLetter(s[len(s)-1]) || isDigit(s[len(s)-1])) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isLetter(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' {
+			return false
+		}
+	}
+	return true
+}
+
+// IsSourceName reports whether s is a DNS label (lower-case letters,
+// digits and '-', 1-63 characters, alphanumeric at both ends): a source
+// name can never look like a path.
+func IsSourceName(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z') && !isDigit(c) && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
 // Source is one admin-configured directory a pod may ask for by name.
 type Source struct {
@@ -170,7 +198,7 @@ func (c *Config) normalize() error {
 	if len(c.Sources) == 1 && c.DefaultSource == "" {
 		c.DefaultSource = c.Sources[0].Name
 	}
-	if c.Endpoint == "" && driverNameRE.MatchString(c.DriverName) && filepath.IsAbs(c.KubeletDir) {
+	if c.Endpoint == "" && ValidDriverName(c.DriverName) && filepath.IsAbs(c.KubeletDir) {
 		c.Endpoint = filepath.Join(c.KubeletDir, "plugins", c.DriverName, "csi.sock")
 	}
 	if e, ok := strings.CutPrefix(c.Endpoint, "unix://"); ok {
@@ -188,7 +216,7 @@ func (c Config) Validate() error {
 	bad := func(flag, format string, a ...any) error {
 		return fmt.Errorf("%w: --%s: %s", ErrInvalid, flag, fmt.Sprintf(format, a...))
 	}
-	if !driverNameRE.MatchString(c.DriverName) {
+	if !ValidDriverName(c.DriverName) {
 		return bad("driver-name", "%q is not a valid CSI driver name (letters, digits, '-', '.', '_'; at most 63)", c.DriverName)
 	}
 	if c.NodeID == "" {
@@ -213,7 +241,7 @@ func (c Config) Validate() error {
 		return bad("source", "at least one NAME=DIR is required (or set %s)", Env["source"])
 	}
 	for i, s := range c.Sources {
-		if !sourceNameRE.MatchString(s.Name) {
+		if !IsSourceName(s.Name) {
 			return bad("source", "name %q must be a DNS label (lower-case letters, digits, '-'; at most 63)", s.Name)
 		}
 		if !cleanAbs(s.Dir) || s.Dir == "/" {

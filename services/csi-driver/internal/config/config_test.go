@@ -103,3 +103,22 @@ func TestParseRejects(t *testing.T) {
 		})
 	}
 }
+
+func TestNameRules(t *testing.T) {
+	for s, want := range map[string]bool{
+		"csi.meshcsi.io": true, "a1": true, "A_b-c.d": true, "a": false, "1abc": false, "abc-": false,
+		"ab/c": false, strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
+	} {
+		if got := ValidDriverName(s); got != want {
+			t.Errorf("ValidDriverName(%q) = %v", s, got)
+		}
+	}
+	for s, want := range map[string]bool{
+		"spire-agent": true, "a": true, "0": true, "-a": false, "a-": false, "A": false, "a.b": false,
+		"a/b": false, "..": false, "": false, strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
+	} {
+		if got := IsSourceName(s); got != want {
+			t.Errorf("IsSourceName(%q) = %v", s, got)
+		}
+	}
+}

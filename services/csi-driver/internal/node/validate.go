@@ -4,10 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 )
 
 // Volume context keys the kubelet sets for an inline volume of a CSIDriver
@@ -34,8 +35,6 @@ var (
 	// ErrExists maps to AlreadyExists.
 	ErrExists = errors.New("already exists")
 )
-
-var sourceNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
@@ -84,7 +83,7 @@ func (s *Service) validatePublish(req *csi.NodePublishVolumeRequest) (publishReq
 		name = s.defaultSource
 	case looksLikePath(name):
 		return p, invalid("volume_context[%s] %q looks like a path: name a configured source instead", KeySource, truncate(name))
-	case !sourceNameRE.MatchString(name):
+	case !config.IsSourceName(name):
 		return p, invalid("volume_context[%s] %q is not a valid source name", KeySource, truncate(name))
 	}
 	dir, ok := s.sources[name]
