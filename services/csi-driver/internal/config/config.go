@@ -34,7 +34,10 @@ var ErrInvalid = errors.New("invalid configuration")
 // ending with a letter or digit. (Plain code, not a regexp: compiling
 // regexps at start-up costs more than the whole check.)
 func ValidDriverName(s string) bool {
-	if len(s) < 2 || len(s) > 63 || !isLetter(s[0]) || !(isLetter(s[len(s)-1]) || isDigit(s[len(s)-1])) {
+	if len(s) < 2 || len(s) > 63 {
+		return false
+	}
+	if last := s[len(s)-1]; !isLetter(s[0]) || !isLetter(last) && !isDigit(last) {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -55,7 +58,7 @@ func IsSourceName(s string) bool {
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z') && !isDigit(c) && c != '-' {
+		if (c < 'a' || c > 'z') && !isDigit(c) && c != '-' {
 			return false
 		}
 	}

@@ -106,7 +106,7 @@ func TestParseRejects(t *testing.T) {
 
 func TestNameRules(t *testing.T) {
 	for s, want := range map[string]bool{
-		"csi.meshcsi.io": true, "a1": true, "A_b-c.d": true, "a": false, "1abc": false, "abc-": false,
+		"csi.meshcsi.io": true, "": false, "a1": true, "A_b-c.d": true, "a": false, "1abc": false, "abc-": false,
 		"ab/c": false, strings.Repeat("a", 63): true, strings.Repeat("a", 64): false,
 	} {
 		if got := ValidDriverName(s); got != want {
