@@ -73,31 +73,34 @@ func (f *Fake) State(target string) (State, error) {
 }
 
 // Publish implements Mounter.
-func (f *Fake) Publish(source, target string) error {
+func (f *Fake) Publish(source string, want ID, target string) (Outcome, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(target); err != nil {
-		return err
+		return 0, err
+	}
+	if stack := f.Mounts[target]; len(stack) > 0 {
+		switch {
+		case stack[len(stack)-1] != want:
+			return 0, fmt.Errorf("%s: %w", target, ErrOtherSource)
+		case f.Insecure[target]:
+			delete(f.Insecure, target)
+			return MadeSecure, nil
+		default:
+			return AlreadyMounted, nil
+		}
 	}
 	if f.PublishErr != nil {
-		return f.PublishErr
+		return 0, f.PublishErr
 	}
 	id, ok := f.Sources[source]
 	if !ok {
-		return &fs.PathError{Op: "open_tree", Path: source, Err: fs.ErrNotExist}
+		return 0, &fs.PathError{Op: "open_tree", Path: source, Err: fs.ErrNotExist}
 	}
 	f.Dirs[target] = true
 	f.Mounts[target] = append(f.Mounts[target], id)
 	f.Publishes++
-	return nil
-}
-
-// Secure implements Mounter.
-func (f *Fake) Secure(target string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.Insecure, target)
-	return nil
+	return Mounted, nil
 }
 
 // Unpublish implements Mounter.

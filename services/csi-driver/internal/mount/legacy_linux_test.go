@@ -42,8 +42,12 @@ func TestRootLegacyFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.legacy.Store(true)
-	if err := m.Publish(src, target); err != nil {
+	id, err := m.SourceID(src)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if out, err := m.Publish(src, id, target); err != nil || out != Mounted {
+		t.Fatalf("Publish = %v, %v", out, err)
 	}
 	st, err := m.State(target)
 	if err != nil || !st.Mounted || !st.Secure {

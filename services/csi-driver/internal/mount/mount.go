@@ -21,6 +21,9 @@ var (
 	ErrNoParent = errors.New("parent of the target does not exist")
 	// ErrNotDir means the target exists and is not a directory.
 	ErrNotDir = errors.New("target is not a directory")
+	// ErrOtherSource means the target is already mounted from another
+	// directory than the one asked for.
+	ErrOtherSource = errors.New("target is mounted from another source")
 	// ErrNotEmpty means an unmounted target still holds files, so it is not
 	// a directory the driver created.
 	ErrNotEmpty = errors.New("target is not empty")
@@ -52,6 +55,35 @@ type State struct {
 	Secure bool
 }
 
+// Outcome tells what Publish did.
+type Outcome int
+
+const (
+	// Mounted means a new mount was made.
+	Mounted Outcome = iota
+	// AlreadyMounted means the target was already mounted, read-only, from
+	// the same source; nothing changed.
+	AlreadyMounted
+	// MadeSecure means the target was already mounted from the same source
+	// but writable (an older driver's mount); it was made read-only,
+	// nosuid, nodev and noexec.
+	MadeSecure
+)
+
+// String names the outcome for logs.
+func (o Outcome) String() string {
+	switch o {
+	case Mounted:
+		return "mounted"
+	case AlreadyMounted:
+		return "already mounted"
+	case MadeSecure:
+		return "made read-only"
+	default:
+		return "unknown"
+	}
+}
+
 // Mounter performs the driver's mount operations. Every target is an
 // absolute, clean path below the pods directory the Mounter was built for; an
 // implementation must refuse a symbolic link on the way (ErrSymlink).
@@ -61,13 +93,14 @@ type Mounter interface {
 	SourceID(source string) (ID, error)
 	// State reports the state of target.
 	State(target string) (State, error)
-	// Publish creates target if it is missing (its parent must exist) and
-	// bind-mounts source onto it read-only, nosuid, nodev and noexec. On
-	// failure nothing is left mounted and a directory it created is removed.
-	Publish(source, target string) error
-	// Secure makes the top mount on target read-only, nosuid, nodev and
-	// noexec.
-	Secure(target string) error
+	// Publish makes target a read-only, nosuid, nodev, noexec bind mount of
+	// source, whose ID the caller read with SourceID. It creates target if
+	// it is missing (its parent must exist). A target already mounted from
+	// source is left as it is (made read-only if it was not); one mounted
+	// from anything else fails with ErrOtherSource. On failure nothing is
+	// left mounted and a directory it created is removed. Publish walks the
+	// target once: it is the whole per-request cost besides SourceID.
+	Publish(source string, want ID, target string) (Outcome, error)
 	// Unpublish unmounts every mount stacked on target and removes the
 	// directory. A missing target is not an error. It returns the number of
 	// mounts removed and the root ID of the top one (to tell its source).

@@ -33,6 +33,10 @@ const (
 // which the bind mount is writable.
 type Linux struct {
 	podsDir string
+	// podsReal is podsDir with symbolic links resolved, set once the
+	// directory exists. Targets are opened from it in one openat2 with
+	// RESOLVE_NO_SYMLINKS, so no link below it is ever followed.
+	podsReal atomic.Pointer[string]
 	// legacy is set once the new mount API was found missing.
 	legacy atomic.Bool
 }
@@ -70,22 +74,32 @@ func (m *Linux) rel(target string) (string, error) {
 	return r, nil
 }
 
-// openBeneath opens rel below the pods directory with O_PATH, refusing every
-// symbolic link on the way.
+// openBeneath opens rel (lexically clean, validated by the caller) below the
+// pods directory with O_PATH, refusing every symbolic link on the way. The
+// kubelet directory itself may be reached through a link (it is resolved
+// once); nothing below it may.
 func (m *Linux) openBeneath(rel string, flags uint64) (int, error) {
-	pods, err := unix.Open(m.podsDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, &fs.PathError{Op: "open", Path: m.podsDir, Err: err}
+	root := m.podsReal.Load()
+	if root == nil {
+		r, err := filepath.EvalSymlinks(m.podsDir)
+		if err != nil {
+			return -1, fmt.Errorf("failed to resolve %s: %w", m.podsDir, err)
+		}
+		root = &r
+		m.podsReal.Store(root)
 	}
-	defer unix.Close(pods)
-	return openat2(pods, rel, flags)
+	path := *root
+	if rel != "" {
+		path += "/" + rel
+	}
+	return openat2(unix.AT_FDCWD, path, flags, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
 }
 
-func openat2(dir int, rel string, flags uint64) (int, error) {
+func openat2(dir int, rel string, flags, resolve uint64) (int, error) {
 	for {
 		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
 			Flags:   unix.O_PATH | unix.O_CLOEXEC | flags,
-			Resolve: resolveStrict,
+			Resolve: resolve,
 		})
 		switch {
 		case err == nil:
@@ -145,56 +159,72 @@ func (m *Linux) State(target string) (State, error) {
 }
 
 // Publish implements Mounter.
-func (m *Linux) Publish(source, target string) (err error) {
+func (m *Linux) Publish(source string, want ID, target string) (out Outcome, err error) {
 	rel, err := m.rel(target)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	parentRel, base := filepath.Split(rel)
-	var parent int
-	if parentRel == "" {
-		parent, err = unix.Open(m.podsDir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			err = &fs.PathError{Op: "open", Path: m.podsDir, Err: err}
-		}
-	} else {
-		parent, err = m.openBeneath(strings.TrimSuffix(parentRel, "/"), unix.O_DIRECTORY)
-	}
+	parent, err := m.openBeneath(strings.TrimSuffix(parentRel, "/"), unix.O_DIRECTORY)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s: %w", target, ErrNoParent)
+			return 0, fmt.Errorf("%s: %w", target, ErrNoParent)
 		}
-		return err
+		return 0, err
 	}
 	defer unix.Close(parent)
 
+	tfd, err := openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
 	created := false
-	if err := unix.Mkdirat(parent, base, 0o750); err == nil {
-		created = true
-	} else if !errors.Is(err, unix.EEXIST) {
-		return &fs.PathError{Op: "mkdir", Path: target, Err: err}
-	}
-	defer func() {
-		if err != nil && created {
-			if rmErr := unix.Unlinkat(parent, base, unix.AT_REMOVEDIR); rmErr != nil {
-				err = errors.Join(err, &fs.PathError{Op: "rmdir", Path: target, Err: rmErr})
-			}
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := unix.Mkdirat(parent, base, 0o750); err == nil {
+			created = true
+		} else if !errors.Is(err, unix.EEXIST) {
+			return 0, &fs.PathError{Op: "mkdir", Path: target, Err: err}
 		}
-	}()
-	tfd, err := openat2(parent, base, unix.O_DIRECTORY)
+		tfd, err = openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
+	}
+	if created {
+		defer func() {
+			if err != nil {
+				if rmErr := unix.Unlinkat(parent, base, unix.AT_REMOVEDIR); rmErr != nil {
+					err = errors.Join(err, &fs.PathError{Op: "rmdir", Path: target, Err: rmErr})
+				}
+			}
+		}()
+	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer unix.Close(tfd)
+
+	if !created {
+		st, err := stateFD(tfd, true)
+		if err != nil {
+			return 0, err
+		}
+		if st.Mounted {
+			switch {
+			case st.Root != want:
+				return 0, fmt.Errorf("%s: %w", target, ErrOtherSource)
+			case st.Secure:
+				return AlreadyMounted, nil
+			}
+			if err := secureFD(tfd); err != nil {
+				return 0, fmt.Errorf("failed to make %s read-only: %w", target, err)
+			}
+			return MadeSecure, nil
+		}
+	}
 
 	if !m.legacy.Load() {
 		err = bindNew(source, tfd)
 		if !errors.Is(err, unix.ENOSYS) {
-			return err
+			return Mounted, err
 		}
 		m.legacy.Store(true)
 	}
-	return bindLegacy(source, target, tfd, parent, base)
+	return Mounted, bindLegacy(source, target, tfd, parent, base)
 }
 
 // bindNew clones source detached, makes the clone read-only, nosuid, nodev
@@ -223,7 +253,7 @@ func bindLegacy(source, targetPath string, target, parent int, base string) erro
 	if err := unix.Mount(source, "/proc/self/fd/"+strconv.Itoa(target), "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("failed to bind %s: %w", source, err)
 	}
-	top, err := openat2(parent, base, unix.O_DIRECTORY)
+	top, err := openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
 	if err == nil {
 		defer unix.Close(top)
 		path := "/proc/self/fd/" + strconv.Itoa(top)
@@ -236,26 +266,14 @@ func bindLegacy(source, targetPath string, target, parent int, base string) erro
 	return errors.Join(err, unix.Unmount(targetPath, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW))
 }
 
-// Secure implements Mounter.
-func (m *Linux) Secure(target string) error {
-	rel, err := m.rel(target)
-	if err != nil {
-		return err
-	}
-	fd, err := m.openBeneath(rel, unix.O_DIRECTORY)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(fd)
-	err = unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs})
+// secureFD makes the mount open at fd read-only, nosuid, nodev and noexec.
+func secureFD(fd int) error {
+	err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs})
 	if errors.Is(err, unix.ENOSYS) {
 		path := "/proc/self/fd/" + strconv.Itoa(fd)
 		err = unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
 	}
-	if err != nil {
-		return fmt.Errorf("failed to make %s read-only: %w", target, err)
-	}
-	return nil
+	return err
 }
 
 // Unpublish implements Mounter. The path is checked for symbolic links once

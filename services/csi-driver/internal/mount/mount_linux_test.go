@@ -39,17 +39,23 @@ func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
 	if st, err := m.State(target); err != nil || st.Exists {
 		t.Fatalf("State before = %+v, %v", st, err)
 	}
-	if err := m.Publish(src, target); err != nil {
+	id, err := m.SourceID(src)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if out, err := m.Publish(src, id, target); err != nil || out != mount.Mounted {
+		t.Fatalf("Publish = %v, %v", out, err)
+	}
+	if out, err := m.Publish(src, id, target); err != nil || out != mount.AlreadyMounted {
+		t.Fatalf("second Publish = %v, %v", out, err)
+	}
+	if _, err := m.Publish(src, mount.ID{Dev: 1, Ino: 1}, target); !errors.Is(err, mount.ErrOtherSource) {
+		t.Fatalf("Publish of another source = %v", err)
 	}
 	if m.Legacy() {
 		t.Log("kernel lacks the new mount API; fallback in use")
 	}
 	st, err := m.State(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := m.SourceID(src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +124,12 @@ func TestRootSecureFixesWritableMount(t *testing.T) {
 	if err != nil || !st.Mounted || st.Secure {
 		t.Fatalf("State = %+v, %v; want a writable mount", st, err)
 	}
-	if err := m.Secure(target); err != nil {
+	id, err := m.SourceID(src)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if out, err := m.Publish(src, id, target); err != nil || out != mount.MadeSecure {
+		t.Fatalf("Publish over a writable mount = %v, %v", out, err)
 	}
 	if st, _ := m.State(target); !st.Secure {
 		t.Fatalf("Secure left %+v", st)
@@ -136,8 +146,12 @@ func TestRootRefusesSymlinksAndRollsBack(t *testing.T) {
 	if err := os.Symlink(outside, link); err != nil {
 		t.Fatal(err)
 	}
+	id, err := m.SourceID(src)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{link, filepath.Join(link, "mount")} {
-		if err := m.Publish(src, p); !errors.Is(err, mount.ErrSymlink) {
+		if _, err := m.Publish(src, id, p); !errors.Is(err, mount.ErrSymlink) {
 			t.Fatalf("Publish(%s) = %v, want ErrSymlink", p, err)
 		}
 		if _, err := m.State(p); !errors.Is(err, mount.ErrSymlink) {
@@ -149,11 +163,11 @@ func TestRootRefusesSymlinksAndRollsBack(t *testing.T) {
 	}
 	// A missing parent is reported, and nothing is created.
 	orphan := filepath.Join(kd, "pods", "nouid", "volumes", "x", "mount")
-	if err := m.Publish(src, orphan); !errors.Is(err, mount.ErrNoParent) {
+	if _, err := m.Publish(src, id, orphan); !errors.Is(err, mount.ErrNoParent) {
 		t.Fatalf("Publish without parent = %v", err)
 	}
 	// A failing mount (missing source) removes the directory it created.
-	if err := m.Publish(filepath.Join(src, "missing"), target); err == nil {
+	if _, err := m.Publish(filepath.Join(src, "missing"), id, target); err == nil {
 		t.Fatal("Publish of a missing source succeeded")
 	}
 	if _, err := os.Lstat(target); !os.IsNotExist(err) {
@@ -161,5 +175,31 @@ func TestRootRefusesSymlinksAndRollsBack(t *testing.T) {
 	}
 	if got := tc.MountsBelow(t, kd); len(got) != 0 {
 		t.Fatalf("left mounts %v", got)
+	}
+}
+
+// TestRootKubeletDirBehindSymlink: the kubelet directory itself may be a
+// link (some distributions move it); only links below the pods directory are
+// refused.
+func TestRootKubeletDirBehindSymlink(t *testing.T) {
+	_, kd, src, _ := setup(t)
+	link := filepath.Join(tc.TempDir(t, "link"), "kubelet")
+	if err := os.Symlink(kd, link); err != nil {
+		t.Fatal(err)
+	}
+	m, err := mount.NewLinux(filepath.Join(link, "pods"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := m.SourceID(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := tc.Target(link, "vol")
+	if out, err := m.Publish(src, id, target); err != nil || out != mount.Mounted {
+		t.Fatalf("Publish through a linked kubelet dir = %v, %v", out, err)
+	}
+	if n, _, err := m.Unpublish(target); err != nil || n != 1 {
+		t.Fatalf("Unpublish = %d, %v", n, err)
 	}
 }

@@ -189,25 +189,13 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 	s.metrics.SetSourceReady(p.source, true)
 	unlock := s.locks.lock(p.target)
 	defer unlock()
-	st, err := s.mounter.State(p.target)
-	if err != nil {
-		return nil, targetStatus(err)
-	}
-	outcome := "mounted"
+	outcome, err := s.mounter.Publish(p.sourceDir, id, p.target)
 	switch {
-	case st.Mounted && st.Root != id:
+	case errors.Is(err, mount.ErrOtherSource):
 		return nil, status.Errorf(codes.AlreadyExists, "target_path %q is already mounted from another source", p.target)
-	case st.Mounted && !st.Secure:
-		if err := s.mounter.Secure(p.target); err != nil {
-			return nil, status.Errorf(codes.Internal, "target_path %q: %v", p.target, err)
-		}
-		outcome = "made read-only"
-	case st.Mounted:
-		outcome = "already mounted"
-	default:
-		if err := s.mounter.Publish(p.sourceDir, p.target); err != nil {
-			return nil, targetStatus(err)
-		}
+	case err != nil:
+		return nil, targetStatus(err)
+	case outcome == mount.Mounted:
 		s.metrics.AddPublished(p.source, 1)
 	}
 	ctx := req.GetVolumeContext()
@@ -217,7 +205,7 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 		zap.String("namespace", ctx[KeyPodNamespace]),
 		zap.String("pod", ctx[KeyPodName]),
 		zap.String("source", p.source),
-		zap.String("outcome", outcome),
+		zap.String("outcome", outcome.String()),
 		zap.Duration("duration", s.now().Sub(start)),
 	)
 	return &csi.NodePublishVolumeResponse{}, nil

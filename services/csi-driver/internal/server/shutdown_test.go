@@ -26,10 +26,10 @@ type blockingMounter struct {
 	release chan struct{}
 }
 
-func (b *blockingMounter) Publish(source, target string) error {
+func (b *blockingMounter) Publish(source string, want mount.ID, target string) (mount.Outcome, error) {
 	close(b.entered)
 	<-b.release
-	return b.Fake.Publish(source, target)
+	return b.Fake.Publish(source, want, target)
 }
 
 // TestShutdownFinishesInFlightCalls cancels the server while a publish is in
