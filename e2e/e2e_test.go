@@ -116,13 +116,27 @@ func TestE2E(t *testing.T) {
 	if err := suite.EnsureWorkloadNamespace(ctx, workloads); err != nil {
 		t.Fatal(err)
 	}
-	step(t, "1 install: driver ready, socket read-only, unknown source", caseInstall)
-	step(t, "2 pod deletion unpublishes, no mount left", casePodDeletion)
-	step(t, "3 Prometheus scrapes the driver by its annotations", casePrometheus)
-	step(t, "7 driver pod restarted while workloads run", caseDriverRestart)
-	step(t, "4 helm uninstall hands off to the sentinel", caseUninstall)
-	step(t, "5 OpenShift mode: SCCs created, then removed", caseOpenShift)
-	step(t, "6 re-install while the sentinel waits", caseReinstall)
+	cases := []struct {
+		name string
+		f    func(t *testing.T, ctx context.Context)
+	}{
+		{"1 install: driver ready, socket read-only, unknown source", caseInstall},
+		{"2 pod deletion unpublishes, no mount left", casePodDeletion},
+		{"3 Prometheus scrapes the driver by its annotations", casePrometheus},
+		{"7 driver pod restarted while workloads run", caseDriverRestart},
+		{"4 helm uninstall hands off to the sentinel", caseUninstall},
+		{"5 OpenShift mode: SCCs created, then removed", caseOpenShift},
+		{"6 re-install while the sentinel waits", caseReinstall},
+	}
+	for i, c := range cases {
+		if !step(t, c.name, c.f) {
+			// Each case starts from the state the one before leaves.
+			for _, rest := range cases[i+1:] {
+				t.Errorf("not run: %s (an earlier case failed)", rest.name)
+			}
+			return
+		}
+	}
 }
 
 // diagnose logs what helps to understand a failed case: the pods of the
@@ -137,7 +151,11 @@ func diagnose(t *testing.T) {
 			continue
 		}
 		for _, p := range pods.Items {
-			t.Logf("diagnose: pod %s/%s %s: %s", ns, p.Name, p.Status.Phase, suite.PodSummary(ctx, ns, p.Name))
+			sum := suite.PodSummary(ctx, ns, p.Name)
+			if len(sum) > 1500 {
+				sum = sum[:1500] + "..."
+			}
+			t.Logf("diagnose: pod %s/%s: %s", ns, p.Name, sum)
 			if ns == namespace {
 				if raw, err := suite.Kube.Kube.CoreV1().Pods(ns).GetLogs(p.Name, &corev1.PodLogOptions{TailLines: ptr(int64(20))}).DoRaw(ctx); err == nil {
 					t.Logf("diagnose: log of %s:\n%s", p.Name, raw)
@@ -146,7 +164,16 @@ func diagnose(t *testing.T) {
 		}
 	}
 	if raw, err := os.ReadFile(suite.Cluster.LogPath("kubelet")); err == nil {
-		t.Logf("diagnose: kubelet log tail:\n%s", lastLines(string(raw), 25))
+		var lines []string
+		for _, l := range strings.Split(string(raw), "\n") {
+			if strings.Contains(l, "csi") || strings.Contains(l, "meshcsi") || strings.HasPrefix(l, "E") {
+				if len(l) > 400 {
+					l = l[:400] + "..."
+				}
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("diagnose: kubelet log, last CSI/error lines:\n%s", lastLines(strings.Join(lines, "\n"), 12))
 	}
 }
 

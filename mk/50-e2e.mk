@@ -6,13 +6,25 @@ E2E_TIMEOUT ?= 40m
 E2E_REPORT := $(OUT)/e2e-durations.txt
 DEMO_DIR ?= $(OUT)/demo
 
+# Debian's prometheus (2.42+ds) is built without Kubernetes service discovery,
+# so the e2e Prometheus is built from its Go module (Prometheus 3.7.3) once into
+# the tools cache. promtool comes from the Debian package (mk/40-chart.mk).
+PROMETHEUS_VERSION := v0.307.3
+PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
+
 TEST_TARGETS += test-e2e
 
-.PHONY: test-e2e images demo demo-down
+.PHONY: test-e2e images demo demo-down prometheus
 
-test-e2e: deps kube-binaries $(HELM) ## e2e cases 1-7 on a real local cluster (root); durations in _output/e2e-durations.txt.
+$(PROMETHEUS):
+	@echo ">> building prometheus $(PROMETHEUS_VERSION) into the tools cache (once)"
+	GOBIN=$(dir $@) CGO_ENABLED=0 GOFLAGS=-mod=mod $(GO) install github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+
+prometheus: $(PROMETHEUS) ## Build Prometheus (with Kubernetes service discovery) into the tools cache.
+
+test-e2e: deps kube-binaries $(HELM) $(PROMETHEUS) ## e2e cases 1-7 on a real local cluster (root); durations in _output/e2e-durations.txt.
 	cd $(E2E_DIR) && $(GO) vet -tags e2e .
-	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
+	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_PROMETHEUS=$(PROMETHEUS) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestE2E$$' .
 
 images: ## Build the driver, sentinel and demo-agent images (docker archives) into _output/images.

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,8 +76,10 @@ type Env struct {
 	// ChartDir is charts/meshcsi.
 	ChartDir string
 	logf     func(string, ...any)
-	stop     context.CancelFunc
-	agentErr chan error
+	// agentMounted is set while AgentDir is bind-mounted onto itself.
+	agentMounted bool
+	stop         context.CancelFunc
+	agentErr     chan error
 }
 
 // RepoRoot finds the repository root from this source file.
@@ -133,6 +136,9 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 
 	e.AgentDir = filepath.Join(opts.Dir, "agent-sockets")
+	if err := e.shareAgentDir(); err != nil {
+		return nil, err
+	}
 	if e.Agent, err = agent.Listen(filepath.Join(e.AgentDir, AgentSocketName), opts.AgentLog); err != nil {
 		return nil, err
 	}
@@ -141,6 +147,24 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	go func() { e.agentErr <- e.Agent.Serve(actx) }()
 	opts.Logf("demo agent serving on %s", filepath.Join(e.AgentDir, AgentSocketName))
 	return e, nil
+}
+
+// shareAgentDir makes the agent's directory a shared mount, as every
+// directory is on a systemd node (where / is shared): the chart mounts source
+// directories with HostToContainer propagation, which the runtime refuses on
+// a private mount, and this machine's / is private.
+func (e *Env) shareAgentDir() error {
+	if err := os.MkdirAll(e.AgentDir, 0o755); err != nil {
+		return fmt.Errorf("failed to create %s: %w", e.AgentDir, err)
+	}
+	if err := syscall.Mount(e.AgentDir, e.AgentDir, "", syscall.MS_BIND, ""); err != nil {
+		return fmt.Errorf("failed to bind-mount %s: %w", e.AgentDir, err)
+	}
+	e.agentMounted = true
+	if err := syscall.Mount("", e.AgentDir, "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
+		return fmt.Errorf("failed to make %s shared: %w", e.AgentDir, err)
+	}
+	return nil
 }
 
 // StopAgent stops the demo agent (Close does too).
@@ -159,6 +183,12 @@ func (e *Env) Close(ctx context.Context) error {
 	errs := []error{e.StopAgent()}
 	if e.Cluster != nil {
 		errs = append(errs, e.Cluster.Stop(ctx))
+	}
+	if e.agentMounted {
+		if err := syscall.Unmount(e.AgentDir, syscall.MNT_DETACH); err != nil {
+			errs = append(errs, fmt.Errorf("failed to unmount %s: %w", e.AgentDir, err))
+		}
+		e.agentMounted = false
 	}
 	return errors.Join(errs...)
 }
