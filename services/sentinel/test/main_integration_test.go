@@ -64,7 +64,10 @@ func mainErr(m *testing.M) int {
 			return 1
 		}
 	}
-	cluster, err = kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true,
+	// The benchmark runs without kube-controller-manager: its pod GC and
+	// eviction must not delete the benchmark's pods, and it is load.
+	bench := os.Getenv("MESHCSI_BENCH_PODS") != ""
+	cluster, err = kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: !bench,
 		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "harness: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start control plane:", err)
@@ -76,8 +79,16 @@ func mainErr(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// Pods are bound to this Node (no kubelet runs), so the pod garbage
+	// collector does not treat them as orphans.
+	if _, err := admin.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: nodeName}}, metav1.CreateOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return m.Run()
 }
+
+const nodeName = "node-1"
 
 // release is one installed meshcsi release, as the chart would render it.
 type release struct {
@@ -233,12 +244,10 @@ func impersonatingKubeconfig(t *testing.T, user string) string {
 func blockingPod(t *testing.T, ns, name, driver string, volumes int, finalizer bool) {
 	t.Helper()
 	ctx := context.Background()
-	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, ns)
+	var err error
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.PodSpec{NodeName: "node-gone", Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}
+		Spec: corev1.PodSpec{NodeName: nodeName, Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}
 	if finalizer {
 		p.Finalizers = []string{"meshcsi.io/test-hold"}
 	}
@@ -256,6 +265,21 @@ func blockingPod(t *testing.T, ns, name, driver string, volumes int, finalizer b
 		time.Sleep(200 * time.Millisecond)
 	}
 	must(t, err)
+}
+
+// ensureNamespace creates ns and its default ServiceAccount (which
+// kube-controller-manager would create, but the benchmark runs without it).
+func ensureNamespace(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := admin.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	_, err = admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 }
 
 func deletePod(t *testing.T, ns, name string) {

@@ -117,6 +117,7 @@ func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error
 		_, err := handoff.Run(ctx, cfg, handoff.Deps{Client: client, Meta: meta, Clock: clk, Logger: log})
 		return err
 	}
+	tuneForRun(env.Getenv)
 	identity := cfg.Identity
 	if identity == "" {
 		if identity, err = os.Hostname(); err != nil {

@@ -17,7 +17,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
+	"k8s.io/apimachinery/pkg/runtime"
+	watchapi "k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 )
@@ -96,58 +97,62 @@ func SortBlockers(bs []Blocker) {
 	})
 }
 
-// Strip returns a transform that keeps only what the tracker reads: identity,
-// deletionTimestamp, the first owner reference, node, phase and the volumes
-// of driver (reduced to their driver name). Pods without such a volume keep
-// only identity and their controller reference (used to wait for the driver's
-// DaemonSet pods). It is idempotent, as informer transforms must be.
+// Strip returns a transform that reduces each pod to a PodInfo: identity,
+// deletionTimestamp, the controller (or first owner) reference, and for pods
+// with a volume of driver their node and phase. It is idempotent, as informer
+// transforms must be.
 func Strip(driver string) cache.TransformFunc {
 	return func(obj any) (any, error) {
-		pod, ok := obj.(*corev1.Pod)
-		if !ok {
-			// Tombstones and other wrappers pass through untouched.
-			return obj, nil
+		if pod, ok := obj.(*corev1.Pod); ok {
+			return Info(pod, driver), nil
 		}
-		out := &corev1.Pod{
-			ObjectMeta: metav1.ObjectMeta{
-				Name:              pod.Name,
-				Namespace:         pod.Namespace,
-				UID:               pod.UID,
-				ResourceVersion:   pod.ResourceVersion,
-				DeletionTimestamp: pod.DeletionTimestamp,
-			},
-		}
-		if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-			out.OwnerReferences = []metav1.OwnerReference{{Kind: ref.Kind, Name: ref.Name, UID: ref.UID, Controller: ref.Controller}}
-		} else if len(pod.OwnerReferences) > 0 {
-			r := pod.OwnerReferences[0]
-			out.OwnerReferences = []metav1.OwnerReference{{Kind: r.Kind, Name: r.Name, UID: r.UID}}
-		}
-		if !UsesDriver(pod, driver) {
-			return out, nil
-		}
-		out.Spec.NodeName = pod.Spec.NodeName
-		out.Status.Phase = pod.Status.Phase
-		for i := range pod.Spec.Volumes {
-			if csi := pod.Spec.Volumes[i].CSI; csi != nil && csi.Driver == driver {
-				out.Spec.Volumes = append(out.Spec.Volumes, corev1.Volume{
-					Name:         pod.Spec.Volumes[i].Name,
-					VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: driver}},
-				})
-			}
-		}
-		return out, nil
+		// PodInfos, tombstones and other wrappers pass through untouched.
+		return obj, nil
 	}
 }
+
+// ListPageSize is the page size of the informer's initial list.
+const ListPageSize = 500
 
 // Tracker watches all pods and answers which of them block removal.
 type Tracker struct {
 	driver   string
-	factory  informers.SharedInformerFactory
 	informer cache.SharedIndexInformer
+	wg       sync.WaitGroup
 
 	mu      sync.Mutex
 	waiters []chan struct{}
+}
+
+// strippedList lists all pods in pages of ListPageSize from the API server
+// (a consistent read, not the watch cache's unpaged "resourceVersion=0"
+// answer) and strips every pod as its page arrives, so a large cluster never
+// has all its full pod objects in memory at once.
+func strippedList(client kubernetes.Interface, strip cache.TransformFunc) cache.ListWithContextFunc {
+	return func(ctx context.Context, options metav1.ListOptions) (runtime.Object, error) {
+		opts := metav1.ListOptions{LabelSelector: options.LabelSelector, FieldSelector: options.FieldSelector, Limit: ListPageSize}
+		out := &PodInfoList{}
+		for {
+			page, err := client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, opts)
+			if err != nil {
+				return nil, err
+			}
+			if out.ResourceVersion == "" {
+				out.ResourceVersion = page.ResourceVersion
+			}
+			for i := range page.Items {
+				obj, err := strip(&page.Items[i])
+				if err != nil {
+					return nil, err
+				}
+				out.Items = append(out.Items, *obj.(*PodInfo))
+			}
+			if page.Continue == "" {
+				return out, nil
+			}
+			opts.Continue = page.Continue
+		}
+	}
 }
 
 // NewTracker builds a Tracker over client for driver. Nothing runs until
@@ -160,28 +165,33 @@ func NewTracker(client kubernetes.Interface, driver string) (*Tracker, error) {
 		return nil, errors.New("watch: --driver-name must not be empty")
 	}
 	t := &Tracker{driver: driver}
-	t.factory = informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTransform(Strip(driver)))
-	t.informer = t.factory.Core().V1().Pods().Informer()
-	err := t.informer.AddIndexers(cache.Indexers{
+	strip := Strip(driver)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: strippedList(client, strip),
+		WatchFuncWithContext: func(ctx context.Context, options metav1.ListOptions) (watchapi.Interface, error) {
+			return client.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, options)
+		},
+		// strippedList pages by itself.
+		DisableChunking: true,
+	}
+	indexers := cache.Indexers{
 		indexBlocking: func(obj any) ([]string, error) {
-			if pod, ok := obj.(*corev1.Pod); ok && UsesDriver(pod, driver) {
+			if p, ok := obj.(*PodInfo); ok && p.Blocking {
 				return []string{blockingValue}, nil
 			}
 			return nil, nil
 		},
 		indexController: func(obj any) ([]string, error) {
-			pod, ok := obj.(*corev1.Pod)
-			if !ok {
+			p, ok := obj.(*PodInfo)
+			if !ok || len(p.OwnerReferences) == 0 || p.OwnerReferences[0].Controller == nil || !*p.OwnerReferences[0].Controller {
 				return nil, nil
 			}
-			if ref := metav1.GetControllerOfNoCopy(pod); ref != nil {
-				return []string{string(ref.UID)}, nil
-			}
-			return nil, nil
+			return []string{string(p.OwnerReferences[0].UID)}, nil
 		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to add pod indexers: %w", err)
+	}
+	t.informer = cache.NewSharedIndexInformerWithOptions(lw, &corev1.Pod{}, cache.SharedIndexInformerOptions{ObjectDescription: "pods", Indexers: indexers})
+	if err := t.informer.SetTransform(strip); err != nil {
+		return nil, fmt.Errorf("failed to set pod transform: %w", err)
 	}
 	notify := func(any) { t.notify() }
 	if _, err := t.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
@@ -195,10 +205,16 @@ func NewTracker(client kubernetes.Interface, driver string) (*Tracker, error) {
 }
 
 // Start runs the informer until ctx is done.
-func (t *Tracker) Start(ctx context.Context) { t.factory.Start(ctx.Done()) }
+func (t *Tracker) Start(ctx context.Context) {
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		t.informer.RunWithContext(ctx)
+	}()
+}
 
-// Shutdown waits for the informer goroutines after ctx was cancelled.
-func (t *Tracker) Shutdown() { t.factory.Shutdown() }
+// Shutdown waits for the informer goroutine after ctx was cancelled.
+func (t *Tracker) Shutdown() { t.wg.Wait() }
 
 // WaitForSync blocks until the initial LIST is in the cache or ctx ends.
 func (t *Tracker) WaitForSync(ctx context.Context) bool {
@@ -236,8 +252,8 @@ func (t *Tracker) Blockers() []Blocker {
 	}
 	out := make([]Blocker, 0, len(objs))
 	for _, o := range objs {
-		if pod, ok := o.(*corev1.Pod); ok {
-			out = append(out, BlockerFor(pod))
+		if p, ok := o.(*PodInfo); ok {
+			out = append(out, blockerOf(p))
 		}
 	}
 	SortBlockers(out)

@@ -160,21 +160,24 @@ func TestStripKeepsOnlyUsedFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := out.(*corev1.Pod)
-	if len(p.Labels) != 0 || len(p.Spec.Containers) != 0 || len(p.Finalizers) != 0 {
+	p := out.(*PodInfo)
+	if len(p.Labels) != 0 || len(p.Finalizers) != 0 || len(p.ManagedFields) != 0 {
 		t.Fatalf("kept unused fields: %+v", p)
 	}
-	if len(p.Spec.Volumes) != 1 || p.Spec.Volumes[0].CSI.Driver != driver || p.DeletionTimestamp == nil || p.Spec.NodeName != "node-1" || p.OwnerReferences[0].Name != "db" {
+	if !p.Blocking || p.DeletionTimestamp == nil || p.Node != "node-1" || p.Phase != corev1.PodRunning || p.OwnerReferences[0].Name != "db" || p.UID != in.UID {
 		t.Fatalf("lost used fields: %+v", p)
 	}
 	again, _ := Strip(driver)(p)
-	if again.(*corev1.Pod).Spec.Volumes[0].CSI.Driver != driver {
+	if again.(*PodInfo) != p {
 		t.Fatal("transform is not idempotent")
 	}
-	// A pod without the driver keeps no spec at all.
+	// A pod without the driver keeps neither node nor phase.
 	other, _ := Strip(driver)(pod("a", "q", "other.csi"))
-	if op := other.(*corev1.Pod); len(op.Spec.Volumes) != 0 || op.Spec.NodeName != "" {
+	if op := other.(*PodInfo); op.Blocking || op.Node != "" || op.Phase != "" {
 		t.Fatalf("non-blocking pod kept spec: %+v", op)
+	}
+	if b := blockerOf(p); b.OwnerKind != "StatefulSet" || b.TerminatingSince == nil {
+		t.Fatalf("blockerOf = %+v", b)
 	}
 }
 
