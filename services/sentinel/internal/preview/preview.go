@@ -74,10 +74,10 @@ func Write(w io.Writer, format string, o Output) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, obj.Kind, ns, obj.Name, obj.UID)
 	}
-	fmt.Fprintf(tw, "%d\tJob, Lease, plan ConfigMap (by name, last)\t\t\t\n", len(o.Plan.Objects)+1)
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("failed to write plan: %w", err)
 	}
+	fmt.Fprintf(w, "then the sentinel Job, its Lease and the plan ConfigMap (by name, with its own RBAC)\n")
 	fmt.Fprintf(w, "\nblocking pods: %d\n", len(o.Blockers))
 	if len(o.Blockers) == 0 {
 		return nil
