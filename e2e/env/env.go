@@ -50,6 +50,10 @@ const WorkloadSelector = "app=" + WorkloadApp
 // PodSelector selects one workload pod by name.
 func PodSelector(name string) string { return "meshcsi-e2e/name=" + name }
 
+// NodeSlotWait bounds the wait for another process's node-mode cluster to
+// stop: one node-mode cluster runs on a machine at a time.
+const NodeSlotWait = 10 * time.Minute
+
 // Options configures Setup.
 type Options struct {
 	// Dir holds the cluster, the images and the agent's socket directory.
@@ -111,13 +115,33 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 
 	opts.Logf("starting the local single-node cluster (etcd, apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy)")
-	e.Cluster, err = kubeharness.Start(ctx, kubeharness.Options{
-		Mode: kubeharness.Node,
-		Dir:  filepath.Join(opts.Dir, "cluster"),
-		Logf: func(f string, a ...any) { opts.Logf("  cluster: "+f, a...) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("failed to start the cluster: %w", err)
+	// A cluster left by a killed run is stopped; one that another live
+	// process runs (a developer's harness test) is waited for.
+	if stopped, err := kubeharness.StopOrphanedNode(ctx, opts.Logf); err != nil {
+		return nil, err
+	} else if stopped {
+		opts.Logf("stopped a cluster orphaned by an earlier run")
+	}
+	clusterLogf := func(f string, a ...any) { opts.Logf("  cluster: "+f, a...) }
+	waitUntil := time.Now().Add(NodeSlotWait)
+	for {
+		e.Cluster, err = kubeharness.Start(ctx, kubeharness.Options{
+			Mode: kubeharness.Node,
+			Dir:  filepath.Join(opts.Dir, "cluster"),
+			Logf: clusterLogf,
+		})
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "another node-mode cluster runs") || time.Now().After(waitUntil) {
+			return nil, fmt.Errorf("failed to start the cluster: %w", err)
+		}
+		opts.Logf("waiting for the machine's node slot: %v", err)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Second):
+		}
 	}
 	defer func() {
 		if err != nil {
