@@ -315,11 +315,16 @@ func (s *Sentinel) waitPodsOf(ctx context.Context, ds plan.Object) error {
 	}
 	for {
 		changed := s.tracker.Changed()
+		markerChanged := s.marker.Changed()
+		if s.marker.Reinstalled(s.plan.MarkerUID) {
+			return errStandDown
+		}
 		n := s.tracker.ControlledBy(ds.UID)
 		if n == 0 {
 			return nil
 		}
 		select {
+		case <-markerChanged:
 		case <-ctx.Done():
 			return fmt.Errorf("stopped while waiting for the pods of %s: %w", ds, context.Cause(ctx))
 		case <-deadline:

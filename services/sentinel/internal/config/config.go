@@ -193,12 +193,14 @@ func (c Config) Validate() error {
 	} else if msgs := validation.IsValidLabelValue(c.PartOf); len(msgs) > 0 {
 		bad("--part-of %q: %s", c.PartOf, strings.Join(msgs, "; "))
 	}
-	for flagName, v := range map[string]string{"--plan-configmap": c.PlanConfigMap, "--job-name": c.JobName, "--install-marker": c.InstallMarker, "--lease": c.LeaseName} {
-		if v == "" {
+	for _, n := range []struct{ flag, value string }{
+		{"--plan-configmap", c.PlanConfigMap}, {"--job-name", c.JobName}, {"--install-marker", c.InstallMarker}, {"--lease", c.LeaseName},
+	} {
+		if n.value == "" {
 			continue
 		}
-		if msgs := validation.IsDNS1123Subdomain(v); len(msgs) > 0 {
-			bad("%s %q: %s", flagName, v, strings.Join(msgs, "; "))
+		if msgs := validation.IsDNS1123Subdomain(n.value); len(msgs) > 0 {
+			bad("%s %q: %s", n.flag, n.value, strings.Join(msgs, "; "))
 		}
 	}
 	if c.Timeout < 0 {
