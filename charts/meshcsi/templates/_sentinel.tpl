@@ -74,15 +74,16 @@ metadata:
     {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 4 }}
 spec:
   backoffLimit: {{ .Values.sentinel.backoffLimit }}
-  # Exit code 1 (bad configuration) and 2 (timed out, deleted nothing more)
-  # are final: retrying would only repeat them.
+  # Exit code 2 (timed out, deleted nothing more) is final; exit 1 (an API
+  # error it could not get past, e.g. an unreachable API server at start-up)
+  # is retried through backoffLimit (docs/sentinel.md).
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes:
           containerName: sentinel
           operator: In
-          values: [1, 2]
+          values: [2]
       - action: Ignore
         onPodConditions:
           - type: DisruptionTarget

@@ -1,0 +1,59 @@
+//go:build chart
+
+package chart
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	rbacv1 "k8s.io/api/rbac/v1"
+
+	"github.com/meshcsi/meshcsi/e2e/manifest"
+)
+
+// TestSentinelRBACMatchesItsDoc: the chart grants the hand-off and the
+// sentinel exactly the rules docs/sentinel.md documents (and the sentinel's
+// integration tests run under), for the default and an overridden fullname.
+func TestSentinelRBACMatchesItsDoc(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "docs", "sentinel.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	begin, end := strings.Index(doc, "<!-- rbac:begin -->"), strings.Index(doc, "<!-- rbac:end -->")
+	if begin < 0 || end < begin {
+		t.Fatal("docs/sentinel.md has no rbac:begin/rbac:end block")
+	}
+	block := doc[begin:end]
+	block = block[strings.Index(block, "```yaml")+len("```yaml") : strings.LastIndex(block, "```")]
+	h := newHelm(t)
+	for _, set := range []map[string]string{nil, valueSets["custom"]} {
+		fn, dn := fullname(set), driverName(set)
+		want, err := manifest.Parse(strings.NewReplacer(
+			"{{fullname}}", fn, "{{namespace}}", namespace, "{{driverName}}", dn,
+		).Replace(block))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := render(t, h, set)
+		for _, kind := range []string{"ClusterRole", "Role"} {
+			w, g := want.Get(kind, fn+"-sentinel"), got.Get(kind, fn+"-sentinel")
+			if w == nil || g == nil {
+				t.Fatalf("%s %s-sentinel: in doc %v, in chart %v", kind, fn, w != nil, g != nil)
+			}
+			var wr, gr rbacv1.ClusterRole
+			if err := manifest.Into(w, &wr); err != nil {
+				t.Fatal(err)
+			}
+			if err := manifest.Into(g, &gr); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(wr.Rules, gr.Rules) {
+				t.Errorf("%s %s-sentinel rules differ from docs/sentinel.md:\n chart %+v\n doc   %+v", kind, fn, gr.Rules, wr.Rules)
+			}
+		}
+	}
+}
