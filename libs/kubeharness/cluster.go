@@ -58,7 +58,14 @@ type state struct {
 	KubeletDir string            `json:"kubeletDir,omitempty"`
 	PodCIDR    string            `json:"podCIDR,omitempty"`
 	Sysctls    map[string]string `json:"sysctls,omitempty"`
-	Components []*component      `json:"components"`
+	// CreatedPaths are host directories outside Dir that the cluster
+	// created and Stop removes if nothing else was put there.
+	CreatedPaths []string `json:"createdPaths,omitempty"`
+	// HoldsNode is set once the cluster owns the machine's node-mode slot:
+	// only then may Stop touch machine-wide state (bridges, iptables chains,
+	// pod cgroups, sysctls).
+	HoldsNode  bool         `json:"holdsNode,omitempty"`
+	Components []*component `json:"components"`
 }
 
 // Cluster is a running set of Kubernetes components on this machine.
@@ -160,8 +167,12 @@ func prepareDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, dirMarker)); err != nil {
 		return fmt.Errorf("refusing to use %s: not empty and not a kubeharness directory", dir)
 	}
-	if mps, err := MountsBelow(dir); err != nil || len(mps) > 0 {
-		return fmt.Errorf("refusing to clear %s: mounts remain below it (%v %v); run `kubeharness down --dir %s`", dir, mps, err, dir)
+	mps, err := MountsBelow(dir)
+	if err != nil {
+		return err
+	}
+	if len(mps) > 0 {
+		return fmt.Errorf("refusing to clear %s: mounts remain below it (%v); run `kubeharness down --dir %s`", dir, mps, dir)
 	}
 	for _, e := range entries {
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
@@ -174,11 +185,11 @@ func prepareDir(dir string) error {
 func (c *Cluster) start(ctx context.Context) error {
 	began := time.Now()
 	for _, d := range []string{c.opts.Dir, c.paths.pki, c.paths.logs, c.paths.kubeconfigs} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o750); err != nil {
 			return fmt.Errorf("failed to create %s: %w", d, err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(c.opts.Dir, dirMarker), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.opts.Dir, dirMarker), nil, 0o600); err != nil {
 		return fmt.Errorf("failed to mark %s: %w", c.opts.Dir, err)
 	}
 	if c.opts.Mode == Node {
@@ -307,7 +318,7 @@ func (c *Cluster) writePKI() error {
 	if err := os.WriteFile(filepath.Join(c.paths.pki, "sa.key"), priv, 0o600); err != nil {
 		return fmt.Errorf("failed to write service-account key: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(c.paths.pki, "sa.pub"), pub, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(c.paths.pki, "sa.pub"), pub, 0o600); err != nil {
 		return fmt.Errorf("failed to write service-account public key: %w", err)
 	}
 	for _, id := range identities {
@@ -513,6 +524,7 @@ func (c *Cluster) startControllerManager(ctx context.Context) error {
 		"--root-ca-file="+c.pki("ca.crt"),
 		"--cluster-signing-cert-file="+c.pki("ca.crt"),
 		"--cluster-signing-key-file="+c.pki("ca.key"),
+		"--flex-volume-plugin-dir="+filepath.Join(c.opts.Dir, "volume-plugins"),
 		"--profiling=false",
 	)
 	return c.launch(ctx, comp, c.healthzCheck(c.st.Ports.ControllerManager))
@@ -649,7 +661,7 @@ func (c *Cluster) saveState() error {
 	}
 	path := filepath.Join(c.opts.Dir, stateFile)
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("failed to write %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
@@ -717,7 +729,8 @@ func (c *Cluster) Running() map[string]bool {
 // idempotent and also cleans up after a Start that failed half-way.
 func (c *Cluster) Stop(ctx context.Context) error {
 	var errs []error
-	if c.opts.Mode == Node {
+	holdsNode := c.opts.Mode == Node && c.st.HoldsNode
+	if holdsNode {
 		errs = append(errs, c.stopNode(ctx)...)
 	}
 	c.mu.Lock()
@@ -734,7 +747,7 @@ func (c *Cluster) Stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if c.opts.Mode == Node {
+	if holdsNode {
 		errs = append(errs, c.cleanNodeHost()...)
 	}
 	if c.lock != nil {

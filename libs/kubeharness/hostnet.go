@@ -70,7 +70,7 @@ func removeChains() error {
 }
 
 func removeChainsIn(tool, table string) error {
-	out, err := exec.Command(tool+"-save", "-t", table).Output()
+	out, err := exec.Command(tool+"-save", "-t", table).Output() //nolint:gosec // tool is iptables or ip6tables
 	if err != nil {
 		// A table that was never created cannot be dumped: nothing to remove.
 		return nil
@@ -171,7 +171,7 @@ func deleteBridge(bridge string) error {
 	if _, err := net.InterfaceByName(bridge); err != nil {
 		return nil
 	}
-	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output()
+	out, err := exec.Command("ip", "-o", "link", "show", "master", bridge).Output() //nolint:gosec // the harness's own bridge name
 	if err == nil {
 		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 			f := strings.Fields(line)
@@ -349,6 +349,29 @@ func removeContainerLogLinks(podLogs string) {
 		p := filepath.Join("/var/log/containers", e.Name())
 		if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, podLogs+"/") {
 			_ = os.Remove(p)
+		}
+	}
+}
+
+// removeEmptyTree removes root if it holds nothing but directories and
+// sockets (what the kubelet leaves in its fixed device-plugin directory);
+// anything else someone put there keeps it.
+func removeEmptyTree(root string) {
+	var paths []string
+	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err == nil {
+			paths = append(paths, path)
+		}
+		return nil
+	})
+	sort.Slice(paths, func(i, j int) bool { return len(paths[i]) > len(paths[j]) })
+	for _, p := range paths {
+		st, err := os.Lstat(p)
+		if err != nil {
+			continue
+		}
+		if st.IsDir() || st.Mode()&os.ModeSocket != 0 {
+			_ = os.Remove(p) // fails, harmlessly, on a non-empty directory
 		}
 	}
 }

@@ -47,11 +47,12 @@ type nodeLock struct {
 	Detached bool   `json:"detached"`
 }
 
-// StopOrphanedNode stops the node-mode cluster recorded in the machine's
-// node slot if the process that started it through the Go API has died
-// without calling Stop (a test binary killed by its timeout). A cluster
-// started by `kubeharness up`, or whose starter still runs, is left alone.
-// It reports whether it stopped one.
+// StopOrphanedNode frees the machine's node-mode slot when the cluster that
+// holds it is orphaned: started through the Go API by a process that has
+// died without calling Stop (a test binary killed by its timeout), or dead
+// altogether. Such a cluster is stopped and cleaned up. A cluster started by
+// `kubeharness up` that still runs, or whose starter still runs, is left
+// alone. It reports whether it freed the slot.
 func StopOrphanedNode(ctx context.Context, logf func(format string, args ...any)) (bool, error) {
 	data, err := os.ReadFile(nodeLockPath)
 	if errors.Is(err, os.ErrNotExist) {
@@ -61,52 +62,67 @@ func StopOrphanedNode(ctx context.Context, logf func(format string, args ...any)
 		return false, fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
 	}
 	var held nodeLock
-	if err := json.Unmarshal(data, &held); err != nil {
-		return false, fmt.Errorf("failed to decode %s: %w", nodeLockPath, err)
+	if err := json.Unmarshal(data, &held); err != nil || held.Dir == "" {
+		// Being written by a concurrent Start, or damaged: not ours to free.
+		return false, nil //nolint:nilerr // an unreadable slot is reported by lockNode
 	}
-	if held.Detached || pidAlive(held.PID) {
+	if pidAlive(held.PID) || (held.Detached && len(ownedProcesses(held.Dir)) > 0) {
 		return false, nil
 	}
-	stale, err := Attach(held.Dir)
-	if err != nil {
-		// Nothing recorded to stop: free the slot.
-		if rmErr := os.Remove(nodeLockPath); rmErr != nil && !errors.Is(rmErr, os.ErrNotExist) {
-			return false, fmt.Errorf("failed to remove %s: %w", nodeLockPath, rmErr)
+	if stale, err := Attach(held.Dir); err == nil {
+		if logf != nil {
+			logf("kubeharness: stopping the node-mode cluster in %s left by exited process %d", held.Dir, held.PID)
 		}
-		return false, nil
+		if err := stale.Stop(ctx); err != nil {
+			return false, fmt.Errorf("failed to stop the orphaned cluster in %s: %w", held.Dir, err)
+		}
 	}
-	if logf != nil {
-		logf("kubeharness: stopping the node-mode cluster in %s left by exited process %d", held.Dir, held.PID)
-	}
-	if err := stale.Stop(ctx); err != nil {
-		return false, fmt.Errorf("failed to stop the orphaned cluster in %s: %w", held.Dir, err)
+	if err := os.Remove(nodeLockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("failed to remove %s: %w", nodeLockPath, err)
 	}
 	return true, nil
 }
 
-// lockNode claims the machine's Node-mode slot, first stopping an orphaned
-// cluster, and refuses while another live cluster holds it.
+// lockNode claims the machine's node-mode slot (atomically, so two Starts
+// cannot both get it), first freeing it from an orphaned cluster. It refuses
+// while another live cluster holds it. Only a cluster holding the slot
+// touches machine-wide state, in Start and in Stop.
 func (c *Cluster) lockNode(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("node mode needs root (containerd, kubelet, bridge, iptables)")
-	}
-	if _, err := StopOrphanedNode(ctx, c.opts.Logf); err != nil {
-		return err
-	}
-	if data, err := os.ReadFile(nodeLockPath); err == nil {
-		var held nodeLock
-		if json.Unmarshal(data, &held) == nil && held.Dir != c.opts.Dir && len(ownedProcesses(held.Dir)) > 0 {
-			return fmt.Errorf("another node-mode cluster runs on this machine (dir %s); stop it with `kubeharness down --dir %s`", held.Dir, held.Dir)
-		}
 	}
 	data, err := json.Marshal(nodeLock{Dir: c.opts.Dir, PID: os.Getpid(), Detached: c.opts.Detached})
 	if err != nil {
 		return fmt.Errorf("failed to encode node lock: %w", err)
 	}
-	if err := os.WriteFile(nodeLockPath, data, 0o644); err != nil {
-		return fmt.Errorf("failed to write %s: %w", nodeLockPath, err)
+	for range 3 {
+		if _, err := StopOrphanedNode(ctx, c.opts.Logf); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(nodeLockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			held, _ := os.ReadFile(nodeLockPath)
+			var h nodeLock
+			if json.Unmarshal(held, &h) == nil && h.Dir != "" {
+				return fmt.Errorf("another node-mode cluster runs on this machine (dir %s); stop it with `kubeharness down --dir %s`", h.Dir, h.Dir)
+			}
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("failed to create %s: %w", nodeLockPath, err)
+		}
+		_, werr := f.Write(data)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			_ = os.Remove(nodeLockPath)
+			return fmt.Errorf("failed to write %s: %w", nodeLockPath, werr)
+		}
+		c.st.HoldsNode = true
+		return c.saveState()
 	}
-	return nil
+	return fmt.Errorf("failed to claim the node-mode slot: %s is unreadable (remove it if no node-mode cluster runs)", nodeLockPath)
 }
 
 func (c *Cluster) unlockNode() error {
@@ -134,6 +150,14 @@ const NodeLink = "khnode0"
 // carries the node IP, installs the guards that keep pod traffic
 // on this machine and writes the CNI configuration.
 func (c *Cluster) setUpNetwork() error {
+	// The kubelet's device-plugin directory is fixed; remember whether the
+	// cluster creates it (and its parent) so that Stop can remove them.
+	for _, p := range []string{"/var/lib/kubelet", "/var/lib/kubelet/device-plugins"} {
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			c.st.CreatedPaths = append(c.st.CreatedPaths, p)
+			break
+		}
+	}
 	c.st.Sysctls = map[string]string{}
 	for _, key := range savedSysctls {
 		if v, err := readSysctl(key); err == nil {
@@ -169,10 +193,10 @@ func (c *Cluster) setUpNetwork() error {
 		return err
 	}
 	confDir := filepath.Join(c.paths.cni, "net.d")
-	if err := os.MkdirAll(confDir, 0o755); err != nil {
+	if err := os.MkdirAll(confDir, 0o750); err != nil {
 		return fmt.Errorf("failed to create %s: %w", confDir, err)
 	}
-	if err := os.WriteFile(filepath.Join(confDir, "10-kubeharness.conflist"), conf, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(confDir, "10-kubeharness.conflist"), conf, 0o600); err != nil {
 		return fmt.Errorf("failed to write CNI config: %w", err)
 	}
 	return nil
@@ -361,7 +385,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	}
 	for _, d := range []string{c.paths.containerd, c.opts.KubeletDir, filepath.Join(c.opts.Dir, "pod-logs"),
 		filepath.Join(c.opts.Dir, "volume-plugins"), filepath.Join(c.opts.Dir, "images")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+		if err := os.MkdirAll(d, 0o750); err != nil {
 			return fmt.Errorf("failed to create %s: %w", d, err)
 		}
 	}
@@ -371,7 +395,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	go func() { pauseErr <- image.BuildPause(ctx, pauseArchive) }()
 
 	cfgPath := filepath.Join(c.paths.containerd, "config.toml")
-	if err := os.WriteFile(cfgPath, []byte(c.containerdConfig()), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(c.containerdConfig()), 0o600); err != nil {
 		return fmt.Errorf("failed to write containerd config: %w", err)
 	}
 	containerd := c.newComponent("containerd", "containerd", "--config="+cfgPath)
@@ -419,7 +443,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	}
 
 	kubeletCfg := filepath.Join(c.opts.Dir, "kubelet-config.yaml")
-	if err := os.WriteFile(kubeletCfg, []byte(c.kubeletConfig()), 0o644); err != nil {
+	if err := os.WriteFile(kubeletCfg, []byte(c.kubeletConfig()), 0o600); err != nil {
 		return fmt.Errorf("failed to write kubelet config: %w", err)
 	}
 	client, err := kubernetes.NewForConfig(c.RESTConfig())
@@ -444,7 +468,7 @@ func (c *Cluster) startNode(ctx context.Context) error {
 	}
 
 	proxyCfg := filepath.Join(c.opts.Dir, "kube-proxy-config.yaml")
-	if err := os.WriteFile(proxyCfg, []byte(c.kubeProxyConfig()), 0o644); err != nil {
+	if err := os.WriteFile(proxyCfg, []byte(c.kubeProxyConfig()), 0o600); err != nil {
 		return fmt.Errorf("failed to write kube-proxy config: %w", err)
 	}
 	proxy := c.newComponent("kube-proxy", c.bin("kube-proxy"), "--config="+proxyCfg)
@@ -530,6 +554,9 @@ func (c *Cluster) cleanNodeHost() []error {
 	}
 	removePodCgroups()
 	removeContainerLogLinks(filepath.Join(c.opts.Dir, "pod-logs"))
+	for _, p := range c.st.CreatedPaths {
+		removeEmptyTree(p)
+	}
 	for key, v := range c.st.Sysctls {
 		if cur, err := readSysctl(key); err == nil && cur != v {
 			if err := writeSysctl(key, v); err != nil {
@@ -552,7 +579,7 @@ func readSysctl(key string) (string, error) {
 }
 
 func writeSysctl(key, value string) error {
-	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o600); err != nil {
 		return fmt.Errorf("failed to restore sysctl %s=%s: %w", key, value, err)
 	}
 	return nil
@@ -560,7 +587,7 @@ func writeSysctl(key, value string) error {
 
 // run executes a host tool and returns its output in the error.
 func run(name string, args ...string) error {
-	out, err := exec.Command(name, args...).CombinedOutput()
+	out, err := exec.Command(name, args...).CombinedOutput() //nolint:gosec // fixed host tools (ip, iptables) with harness-made arguments
 	if err != nil {
 		return fmt.Errorf("failed to run %s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}

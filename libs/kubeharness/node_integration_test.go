@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -227,6 +228,16 @@ func TestNodeSmoke(t *testing.T) {
 	pids := c.PIDs()
 	stopped := false
 	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"kubelet", "containerd", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kube-apiserver"} {
+				data, _ := os.ReadFile(c.LogPath(name))
+				lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+				if len(lines) > 40 {
+					lines = lines[len(lines)-40:]
+				}
+				t.Logf("last lines of %s:\n%s", name, strings.Join(lines, "\n"))
+			}
+		}
 		if !stopped {
 			if err := c.Stop(context.Background()); err != nil {
 				t.Errorf("Stop: %v", err)
@@ -234,11 +245,23 @@ func TestNodeSmoke(t *testing.T) {
 		}
 	})
 
+	// A second node-mode cluster is refused, and its failed Start leaves the
+	// running cluster's machine-wide state alone.
+	if _, err := kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.Node, Logf: t.Logf}); err == nil ||
+		!strings.Contains(err.Error(), "another node-mode cluster runs on this machine (dir "+dir+")") {
+		t.Errorf("second node-mode Start: err = %v, want a refusal naming %s", err, dir)
+	}
+
 	// The guards are in place while the cluster runs.
 	guard := output(t, "iptables", "-w", "-t", "mangle", "-S", "KUBEHARNESS-FORWARD")
 	for _, want := range []string{"-i khbr0 ! -o khbr0 -j DROP", "! -i khbr0 -o khbr0 -j DROP"} {
 		if !strings.Contains(guard, want) {
 			t.Errorf("pod traffic guard lacks %q:\n%s", want, guard)
+		}
+	}
+	for _, link := range []string{kubeharness.NodeLink} {
+		if _, err := net.InterfaceByName(link); err != nil {
+			t.Errorf("link %s missing while the cluster runs: %v", link, err)
 		}
 	}
 	if rss := totalRSS(t, pids); rss > 0 {
@@ -456,7 +479,9 @@ func totalRSS(t *testing.T, pids map[string]int) int64 {
 		for _, l := range strings.Split(string(data), "\n") {
 			if strings.HasPrefix(l, "VmRSS:") {
 				var kb int64
-				fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb)
+				if _, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(l, "VmRSS:")), "%d", &kb); err != nil {
+					t.Errorf("bad VmRSS line %q: %v", l, err)
+				}
 				total += kb << 10
 			}
 		}

@@ -107,7 +107,7 @@ func (ca *keyPair) issue(req certRequest) (*keyPair, error) {
 func (kp *keyPair) writeFiles(dir, name string) (certPath, keyPath string, err error) {
 	certPath = filepath.Join(dir, name+".crt")
 	keyPath = filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certPath, kp.CertPEM, 0o644); err != nil {
+	if err := os.WriteFile(certPath, kp.CertPEM, 0o600); err != nil {
 		return "", "", fmt.Errorf("failed to write %s: %w", certPath, err)
 	}
 	if err := os.WriteFile(keyPath, kp.KeyPEM, 0o600); err != nil {

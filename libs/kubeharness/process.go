@@ -35,12 +35,12 @@ type component struct {
 // to its log file. The process outlives the caller unless stopped, so that
 // `kubeharness up` can return while the cluster keeps running.
 func (c *component) start() error {
-	logFile, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logFile, err := os.OpenFile(c.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("failed to open log of %s: %w", c.Name, err)
 	}
 	defer logFile.Close()
-	cmd := exec.Command(c.Path, c.Args...)
+	cmd := exec.Command(c.Path, c.Args...) //nolint:gosec // starting the cluster's components is this package's job
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -152,7 +152,7 @@ func waitReady(ctx context.Context, c *component, timeout time.Duration, check f
 	var last error
 	for {
 		if gone, status := c.exited(); gone {
-			return fmt.Errorf("%s exited before it was ready (%v); last %d log lines of %s:\n%s",
+			return fmt.Errorf("%s exited before it was ready (%w); last %d log lines of %s:\n%s",
 				c.Name, status, logTailLines, c.LogPath, c.tail(logTailLines))
 		}
 		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
@@ -163,7 +163,7 @@ func waitReady(ctx context.Context, c *component, timeout time.Duration, check f
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s (last check: %v); last %d log lines of %s:\n%s",
+			return fmt.Errorf("%s not ready after %s (last check: %w); last %d log lines of %s:\n%s",
 				c.Name, timeout, last, logTailLines, c.LogPath, c.tail(logTailLines))
 		case <-tick.C:
 		}

@@ -164,7 +164,7 @@ func WriteArchive(img v1.Image, ref, archive string) error {
 	if err != nil {
 		return fmt.Errorf("invalid image reference %q: %w", ref, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(archive), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(archive), 0o750); err != nil {
 		return fmt.Errorf("failed to create %s: %w", filepath.Dir(archive), err)
 	}
 	if err := tarball.WriteToFile(archive, tag, img); err != nil {
@@ -212,7 +212,7 @@ func BuildGo(ctx context.Context, b GoBinary) error {
 		args = append(args, "-tags", strings.Join(b.Tags, ","))
 	}
 	args = append(args, b.Package)
-	cmd := exec.CommandContext(ctx, goTool(), args...)
+	cmd := exec.CommandContext(ctx, goTool(), args...) //nolint:gosec // building the caller's package is the point
 	cmd.Dir = b.Dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+runtime.GOARCH)
 	cmd.Env = append(cmd.Env, b.Env...)
@@ -222,16 +222,13 @@ func BuildGo(ctx context.Context, b GoBinary) error {
 	return nil
 }
 
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
-}
+// goTool is the go command on $PATH: the toolchain that runs the caller.
+func goTool() string { return "go" }
 
 // Import loads a docker-archive or OCI archive into the containerd listening
 // on socket, in the k8s.io namespace where the kubelet looks for images.
 func Import(ctx context.Context, socket, archive string) error {
+	//nolint:gosec // the socket and archive are the caller's own files
 	cmd := exec.CommandContext(ctx, "ctr", "--address", socket, "--namespace", "k8s.io", "images", "import", archive)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("failed to import %s into containerd: %w: %s", archive, err, strings.TrimSpace(string(out)))

@@ -45,10 +45,10 @@ func BuildPause(ctx context.Context, archive string) error {
 		return fmt.Errorf("failed to create build dir: %w", err)
 	}
 	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(pauseSource), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(pauseSource), 0o600); err != nil {
 		return fmt.Errorf("failed to write pause source: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module pause\n\ngo 1.22\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module pause\n\ngo 1.22\n"), 0o600); err != nil {
 		return fmt.Errorf("failed to write pause go.mod: %w", err)
 	}
 	bin := filepath.Join(dir, "pause")

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 
 	"go.uber.org/zap"
@@ -17,7 +18,7 @@ func main() {
 	defer stop()
 	log, err := logging.New(logging.Config{Format: string(logging.FormatConsole)}, os.Stderr)
 	if err != nil {
-		os.Stderr.WriteString(err.Error() + "\n")
+		_, _ = fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	if err := run(ctx, os.Args[1:], os.Stdout, log.Sugar()); err != nil {

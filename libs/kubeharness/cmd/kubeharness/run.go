@@ -62,14 +62,14 @@ func parseUp(args []string) (upConfig, error) {
 	kubeletDir := fs.String("kubelet-dir", "", "kubelet root directory in node mode (default <dir>/kubelet)")
 	timeout := fs.Duration("timeout", 90*time.Second, "how long to wait for each component")
 	if err := fs.Parse(args); err != nil {
-		return upConfig{}, fmt.Errorf("%w: %v", errUsage, err)
+		return upConfig{}, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return upConfig{}, fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
 	}
 	m, err := kubeharness.ParseMode(*mode)
 	if err != nil {
-		return upConfig{}, fmt.Errorf("%w: --mode: %v", errUsage, err)
+		return upConfig{}, fmt.Errorf("%w: --mode: %w", errUsage, err)
 	}
 	if *dir == "" {
 		return upConfig{}, fmt.Errorf("%w: --dir must not be empty", errUsage)
@@ -109,7 +109,7 @@ func parseDir(name string, args []string) (string, error) {
 	fs.SetOutput(io.Discard)
 	dir := fs.String("dir", "_output/cluster", "state directory of the cluster")
 	if err := fs.Parse(args); err != nil {
-		return "", fmt.Errorf("%w: %v", errUsage, err)
+		return "", fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
 		return "", fmt.Errorf("%w: unexpected arguments %v", errUsage, fs.Args())
