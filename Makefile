@@ -33,7 +33,7 @@ BUILD_TARGETS :=
 
 include $(sort $(wildcard $(ROOT)/mk/*.mk))
 
-.PHONY: build test bench lint deps test-unit fmt-check vet tidy-check clean help
+.PHONY: build test bench lint deps test-unit fmt-check vet clean help run
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -44,6 +44,8 @@ test: $(TEST_TARGETS) ## Everything CI runs: unit, root-only, integration, chart
 	@echo "make test: all suites passed"
 
 bench: $(BENCH_TARGETS) ## Run the benchmark programs (tables + JSON lines).
+
+run: demo ## Set up and run: the demo on a local cluster (root; `make demo-down` stops it).
 
 deps: ## Install the Debian packages the tests need (root; only what is missing).
 	@missing=""; for p in $(sort $(APT_PACKAGES)); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
