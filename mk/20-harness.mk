@@ -17,7 +17,7 @@ HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
 
 KUBEHARNESS := $(BIN)/kubeharness
 CLUSTER_DIR ?= $(OUT)/cluster
-HARNESS_TEST_TIMEOUT ?= 15m
+HARNESS_TEST_TIMEOUT ?= 25m
 
 APT_PACKAGES += etcd-server containerd runc containernetworking-plugins iptables conntrack socat iproute2
 TEST_TARGETS += test-harness

@@ -83,10 +83,52 @@ func StopOrphanedNode(ctx context.Context, logf func(format string, args ...any)
 	return true, nil
 }
 
+// WaitForNodeSlot waits up to timeout until no live node-mode cluster holds
+// the machine's node slot, stopping an orphaned one. It returns an error
+// naming the holder's directory if the slot is still held. Tests that compare
+// the host before and after a node-mode cluster call it before their first
+// look at the host.
+func WaitForNodeSlot(ctx context.Context, timeout time.Duration, logf func(format string, args ...any)) error {
+	deadline := time.Now().Add(timeout)
+	waited := false
+	for {
+		if _, err := StopOrphanedNode(ctx, logf); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(nodeLockPath)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
+		}
+		var h nodeLock
+		if json.Unmarshal(data, &h) != nil || h.Dir == "" {
+			h.Dir = "(being claimed)"
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (dir %s); stop it with `kubeharness down --dir %s`", ErrNodeBusy, h.Dir, h.Dir)
+		}
+		if !waited && logf != nil {
+			logf("kubeharness: waiting up to %s for the node-mode cluster in %s to stop", timeout, h.Dir)
+		}
+		waited = true
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting for the node-mode slot held by %s: %w", h.Dir, ctx.Err())
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// ErrNodeBusy is returned (wrapped) when another node-mode cluster runs on
+// this machine.
+var ErrNodeBusy = errors.New("another node-mode cluster runs on this machine")
+
 // lockNode claims the machine's node-mode slot (atomically, so two Starts
-// cannot both get it), first freeing it from an orphaned cluster. It refuses
-// while another live cluster holds it. Only a cluster holding the slot
-// touches machine-wide state, in Start and in Stop.
+// cannot both get it), waiting up to Options.NodeWait for a live holder and
+// freeing it from an orphaned one. Only a cluster holding the slot touches
+// machine-wide state, in Start and in Stop.
 func (c *Cluster) lockNode(ctx context.Context) error {
 	if os.Geteuid() != 0 {
 		return errors.New("node mode needs root (containerd, kubelet, bridge, iptables)")
@@ -95,18 +137,14 @@ func (c *Cluster) lockNode(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("failed to encode node lock: %w", err)
 	}
-	for range 3 {
-		if _, err := StopOrphanedNode(ctx, c.opts.Logf); err != nil {
+	deadline := time.Now().Add(c.opts.NodeWait)
+	for {
+		if err := WaitForNodeSlot(ctx, time.Until(deadline), c.opts.Logf); err != nil {
 			return err
 		}
 		f, err := os.OpenFile(nodeLockPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
-			held, _ := os.ReadFile(nodeLockPath)
-			var h nodeLock
-			if json.Unmarshal(held, &h) == nil && h.Dir != "" {
-				return fmt.Errorf("another node-mode cluster runs on this machine (dir %s); stop it with `kubeharness down --dir %s`", h.Dir, h.Dir)
-			}
-			continue
+			continue // another Start claimed it first: wait again
 		}
 		if err != nil {
 			return fmt.Errorf("failed to create %s: %w", nodeLockPath, err)
@@ -122,7 +160,6 @@ func (c *Cluster) lockNode(ctx context.Context) error {
 		c.st.HoldsNode = true
 		return c.saveState()
 	}
-	return fmt.Errorf("failed to claim the node-mode slot: %s is unreadable (remove it if no node-mode cluster runs)", nodeLockPath)
 }
 
 func (c *Cluster) unlockNode() error {

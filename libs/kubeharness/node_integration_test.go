@@ -5,6 +5,7 @@ package kubeharness_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -208,18 +209,19 @@ func TestNodeSmoke(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("node mode needs root; `make test-harness` runs as root on the CI machine")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	archive := buildHelloImage(t, ctx)
-	// A cluster orphaned by an earlier, killed test run would spoil the
-	// before/after comparison: Start would stop it, after the snapshot.
-	if _, err := kubeharness.StopOrphanedNode(ctx, t.Logf); err != nil {
+	// Another cluster (a developer's e2e run, or one orphaned by a killed
+	// test) would spoil the before/after comparison: wait for the slot first.
+	if err := kubeharness.WaitForNodeSlot(ctx, 10*time.Minute, t.Logf); err != nil {
 		t.Fatal(err)
 	}
 
 	before := takeSnapshot(t)
 	began := time.Now()
-	c, err := kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.Node, Logf: t.Logf})
+	// Developers' e2e runs may hold the machine's node slot: wait for it.
+	c, err := kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.Node, NodeWait: 10 * time.Minute, Logf: t.Logf})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -248,7 +250,7 @@ func TestNodeSmoke(t *testing.T) {
 	// A second node-mode cluster is refused, and its failed Start leaves the
 	// running cluster's machine-wide state alone.
 	if _, err := kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.Node, Logf: t.Logf}); err == nil ||
-		!strings.Contains(err.Error(), "another node-mode cluster runs on this machine (dir "+dir+")") {
+		!errors.Is(err, kubeharness.ErrNodeBusy) || !strings.Contains(err.Error(), "(dir "+dir+")") {
 		t.Errorf("second node-mode Start: err = %v, want a refusal naming %s", err, dir)
 	}
 

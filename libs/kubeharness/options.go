@@ -94,6 +94,9 @@ type Options struct {
 	// up`). Otherwise a later node-mode Start stops the cluster if the
 	// process that started it has died without calling Stop.
 	Detached bool
+	// NodeWait is how long a node-mode Start waits for the machine's single
+	// node slot while another cluster holds it. Zero fails at once.
+	NodeWait time.Duration
 	// ExtraAPIServerArgs are appended to kube-apiserver's flags.
 	ExtraAPIServerArgs []string
 	// Logf receives progress messages. Default: discard.
