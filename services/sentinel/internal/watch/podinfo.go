@@ -28,7 +28,7 @@ func (p *PodInfo) GetObjectKind() schema.ObjectKind { return &p.TypeMeta }
 // DeepCopyObject implements runtime.Object.
 func (p *PodInfo) DeepCopyObject() runtime.Object {
 	out := *p
-	p.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
+	p.DeepCopyInto(&out.ObjectMeta)
 	return &out
 }
 
@@ -45,7 +45,7 @@ func (l *PodInfoList) GetObjectKind() schema.ObjectKind { return &l.TypeMeta }
 // DeepCopyObject implements runtime.Object.
 func (l *PodInfoList) DeepCopyObject() runtime.Object {
 	out := &PodInfoList{TypeMeta: l.TypeMeta}
-	l.ListMeta.DeepCopyInto(&out.ListMeta)
+	l.DeepCopyInto(&out.ListMeta)
 	out.Items = make([]PodInfo, len(l.Items))
 	for i := range l.Items {
 		out.Items[i] = *l.Items[i].DeepCopyObject().(*PodInfo)
