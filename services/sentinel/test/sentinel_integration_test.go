@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -270,4 +271,28 @@ func sccCRD(t *testing.T) []byte {
 	b, err := os.ReadFile(mod.Dir + "/security/v1/zz_generated.crd-manifests/0000_03_config-operator_01_securitycontextconstraints.crd.yaml")
 	must(t, err)
 	return b
+}
+
+func TestIntegrationSIGTERMWhileWaiting(t *testing.T) {
+	r := install(t, "term", "term.csi.meshcsi.io")
+	blockingPod(t, "team-h", "web", r.driver, 1, false)
+	handoff(t, r)
+	helmDeletes(t, r)
+	s := start(t, r, "run")
+	s.waitOutput(t, "waiting for 1 pods", 30*time.Second)
+	must(t, s.cmd.Process.Signal(syscall.SIGTERM))
+	if code := s.wait(t, 30*time.Second); code != 3 {
+		t.Fatalf("exit %d after SIGTERM, want 3 (interrupted, run again)", code)
+	}
+	if !driverObjectsExist(t, r) {
+		t.Fatal("deleted after SIGTERM while a pod blocks")
+	}
+	// Run again: it continues and finishes once the pod is gone.
+	s2 := start(t, r, "run")
+	s2.waitOutput(t, "waiting for 1 pods", 60*time.Second)
+	deletePod(t, "team-h", "web")
+	if code := s2.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("rerun exit %d", code)
+	}
+	releaseGone(t, r, 60*time.Second)
 }

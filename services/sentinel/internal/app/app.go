@@ -25,6 +25,7 @@ import (
 
 	"github.com/meshcsi/meshcsi/libs/kubeclient"
 	"github.com/meshcsi/meshcsi/libs/logging"
+	"github.com/meshcsi/meshcsi/libs/signals"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/cleanup"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/handoff"
@@ -34,9 +35,15 @@ import (
 
 // Exit codes.
 const (
-	ExitOK      = 0
-	ExitError   = 1
+	// ExitOK: done, stood down, or nothing to do.
+	ExitOK = 0
+	// ExitError: a configuration error or an API error it cannot get past.
+	ExitError = 1
+	// ExitTimeout: --timeout passed while pods still used the driver.
 	ExitTimeout = 2
+	// ExitInterrupted: stopped by SIGTERM/SIGINT (an evicted or deleted pod)
+	// before it finished; running it again continues the job.
+	ExitInterrupted = 3
 )
 
 // Env is what the process gets from its surroundings.
@@ -75,10 +82,19 @@ func Main(ctx context.Context, env Env) int {
 	case errors.Is(err, cleanup.ErrTimeout):
 		log.Error("gave up waiting; nothing more was deleted", zap.Error(err))
 		return ExitTimeout
+	case interrupted(ctx):
+		log.Warn("interrupted before finishing; run again to continue", zap.String("command", cfg.Command), zap.Error(err))
+		return ExitInterrupted
 	default:
 		log.Error("sentinel failed", zap.String("command", cfg.Command), zap.Error(err))
 		return ExitError
 	}
+}
+
+// interrupted reports whether ctx was cancelled by a signal.
+func interrupted(ctx context.Context) bool {
+	var sig *signals.Error
+	return errors.As(context.Cause(ctx), &sig)
 }
 
 func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error {

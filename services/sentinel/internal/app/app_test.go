@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/meshcsi/meshcsi/libs/signals"
 )
 
 func TestExitCodes(t *testing.T) {
@@ -27,5 +30,18 @@ func TestExitCodes(t *testing.T) {
 				t.Fatalf("Main() = %d, stderr %q; want %d and %q", code, stderr.String(), tt.code, tt.text)
 			}
 		})
+	}
+}
+
+func TestInterruptedBySignal(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(&signals.Error{Signal: syscall.SIGTERM})
+	if !interrupted(ctx) {
+		t.Fatal("a signal cancellation is not seen as an interruption")
+	}
+	plain, stop := context.WithCancel(context.Background())
+	stop()
+	if interrupted(plain) {
+		t.Fatal("a plain cancellation is seen as a signal")
 	}
 }
