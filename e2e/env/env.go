@@ -64,6 +64,9 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// AgentLog receives the agent's log (one line per ping); nil discards.
 	AgentLog io.Writer
+	// Detached keeps the cluster running after this process exits (the
+	// demo); `demo down` stops it.
+	Detached bool
 }
 
 // Env is a running cluster with meshcsi's images and a node agent.
@@ -122,26 +125,15 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	} else if stopped {
 		opts.Logf("stopped a cluster orphaned by an earlier run")
 	}
-	clusterLogf := func(f string, a ...any) { opts.Logf("  cluster: "+f, a...) }
-	waitUntil := time.Now().Add(NodeSlotWait)
-	for {
-		e.Cluster, err = kubeharness.Start(ctx, kubeharness.Options{
-			Mode: kubeharness.Node,
-			Dir:  filepath.Join(opts.Dir, "cluster"),
-			Logf: clusterLogf,
-		})
-		if err == nil {
-			break
-		}
-		if !strings.Contains(err.Error(), "another node-mode cluster runs") || time.Now().After(waitUntil) {
-			return nil, fmt.Errorf("failed to start the cluster: %w", err)
-		}
-		opts.Logf("waiting for the machine's node slot: %v", err)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Second):
-		}
+	e.Cluster, err = kubeharness.Start(ctx, kubeharness.Options{
+		Mode:     kubeharness.Node,
+		Dir:      filepath.Join(opts.Dir, "cluster"),
+		Detached: opts.Detached,
+		NodeWait: NodeSlotWait,
+		Logf:     func(f string, a ...any) { opts.Logf("  cluster: "+f, a...) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to start the cluster: %w", err)
 	}
 	defer func() {
 		if err != nil {

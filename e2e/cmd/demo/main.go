@@ -15,6 +15,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -81,7 +82,7 @@ var (
 	stepN   = 0
 )
 
-const steps = 9
+const steps = 10
 
 func step(format string, a ...any) {
 	stepN++
@@ -96,7 +97,7 @@ func up(ctx context.Context, dir, version string) error {
 	}
 	step("Building images and starting the local cluster")
 	e, err := env.Setup(ctx, env.Options{
-		Dir: dir, Version: version, Logf: info, AgentLog: agentLog{},
+		Dir: dir, Version: version, Logf: info, Detached: true,
 	})
 	if err != nil {
 		return err
@@ -142,8 +143,8 @@ func up(ctx context.Context, dir, version string) error {
 	if err != nil {
 		return err
 	}
-	info("the workload reached the agent through the volume (ping #%d)", p.Seq)
-	info("its attempt to write into the volume: %s", p.Write)
+	info("agent    | ping #%d from %s at %s", p.Seq, p.Name, p.At.Format("15:04:05.000"))
+	info("the workload reached the agent through the volume; its attempt to write into it: %s", p.Write)
 
 	step("The driver's metrics (GET /metrics on the driver pod)")
 	pod, err := e.DriverPod(ctx, namespace, release)
@@ -246,18 +247,6 @@ waiting:
 	return nil
 }
 
-// agentLog prints the agent's lines as part of the demo's output.
-type agentLog struct{}
-
-func (agentLog) Write(p []byte) (int, error) {
-	for _, l := range strings.Split(strings.TrimSpace(string(p)), "\n") {
-		if strings.Contains(l, "ping 1 ") || strings.Contains(l, "ping 2 ") {
-			info("agent    | %s", l)
-		}
-	}
-	return len(p), nil
-}
-
 // followSentinel streams the sentinel pod's log lines, shortened.
 func followSentinel(ctx context.Context, e *env.Env, out chan<- string) {
 	var pod *corev1.Pod
@@ -281,29 +270,53 @@ func followSentinel(ctx context.Context, e *env.Env, out chan<- string) {
 	sc := bufio.NewScanner(s)
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
+		line, ok := readable(sc.Text())
+		if !ok {
+			continue
+		}
 		select {
-		case out <- shorten(sc.Text()):
+		case out <- line:
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
+// readable turns one of the sentinel's JSON log lines into "msg key=value
+// ...", keeping the fields a person follows; client-go's own info lines are
+// dropped.
+func readable(l string) (string, bool) {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(l), &m); err != nil {
+		return shorten(l), !strings.HasPrefix(l, "I")
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%v", m["msg"])
+	for _, k := range []string{"blockers", "waited", "kind", "namespace", "name", "outcome", "objects", "result", "check"} {
+		v, ok := m[k]
+		if !ok || v == "" {
+			continue
+		}
+		fmt.Fprintf(&b, " %s=%v", k, v)
+	}
+	return shorten(b.String()), true
+}
+
 func shorten(l string) string {
-	if len(l) > 220 {
-		return l[:217] + "..."
+	if len(l) > 200 {
+		return l[:197] + "..."
 	}
 	return l
 }
 
 func down(ctx context.Context, dir string, verbose bool) error {
-	clusterDir := filepath.Join(dir, "cluster")
-	if _, err := os.Stat(clusterDir); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if verbose {
 			fmt.Println("demo: nothing to tear down in", dir)
 		}
 		return nil
 	}
+	clusterDir := filepath.Join(dir, "cluster")
 	c, err := kubeharness.Attach(clusterDir)
 	if err == nil {
 		fmt.Println("demo: stopping the local cluster in", clusterDir)
@@ -312,6 +325,10 @@ func down(ctx context.Context, dir string, verbose bool) error {
 		}
 	} else if verbose {
 		fmt.Println("demo: no running cluster:", err)
+	}
+	// The agent's directory is a shared bind mount onto itself (env.Setup).
+	if err := syscall.Unmount(filepath.Join(dir, "agent-sockets"), syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
+		return fmt.Errorf("failed to unmount the agent directory: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("failed to remove %s: %w", dir, err)
