@@ -39,7 +39,12 @@ var savedSysctls = []string{
 	"vm/panic_on_oom",
 	"kernel/keys/root_maxkeys",
 	"kernel/keys/root_maxbytes",
+	bridgeNFSysctl,
 }
+
+// bridgeNFSysctl makes bridged pod-to-pod traffic pass through iptables, so
+// that a pod reaches a Service backed by a pod on the same bridge.
+const bridgeNFSysctl = "net/bridge/bridge-nf-call-iptables"
 
 type nodeLock struct {
 	Dir      string `json:"dir"`
@@ -203,6 +208,16 @@ func (c *Cluster) setUpNetwork() error {
 	}
 	if err := c.saveState(); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join("/proc/sys", bridgeNFSysctl)); err != nil {
+		if err := run("modprobe", "br_netfilter"); err != nil {
+			c.opts.Logf("kubeharness: br_netfilter unavailable (%v): pod-to-Service traffic to pods on the same node may fail", err)
+		}
+	}
+	if v, err := readSysctl(bridgeNFSysctl); err == nil && v != "1" {
+		if err := writeSysctl(bridgeNFSysctl, "1"); err != nil {
+			return err
+		}
 	}
 	br := c.opts.Bridge
 	for _, link := range []string{br, NodeLink} {
@@ -617,7 +632,7 @@ func readSysctl(key string) (string, error) {
 
 func writeSysctl(key, value string) error {
 	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o600); err != nil {
-		return fmt.Errorf("failed to restore sysctl %s=%s: %w", key, value, err)
+		return fmt.Errorf("failed to set sysctl %s=%s: %w", key, value, err)
 	}
 	return nil
 }

@@ -160,7 +160,7 @@ func linkNames(t *testing.T) string {
 
 func sysctls(t *testing.T) string {
 	var b strings.Builder
-	for _, k := range []string{"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom"} {
+	for _, k := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables", "net/ipv6/conf/all/forwarding", "kernel/panic", "kernel/panic_on_oops", "vm/overcommit_memory", "vm/panic_on_oom"} {
 		data, err := os.ReadFile("/proc/sys/" + k)
 		if err != nil {
 			t.Fatal(err)
