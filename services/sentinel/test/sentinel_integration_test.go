@@ -26,6 +26,8 @@ func TestIntegrationPodsDeletedOneByOne(t *testing.T) {
 	blockingPod(t, "team-b", "db", r.driver, 1, false)
 	blockingPod(t, "kube-public", "agent", r.driver, 1, false)
 	blockingPod(t, "team-a", "other-driver", "other.csi.example.com", 1, false)
+	// A blocker on a node that does not exist still blocks, marked as such.
+	orphan := onNode(t, "team-b", "orphan", r.driver, "node-deleted")
 	handoff(t, r)
 	// The plan command shows the plan and the three blockers and deletes nothing.
 	pl := start(t, r, "plan", "-o", "json")
@@ -40,12 +42,14 @@ func TestIntegrationPodsDeletedOneByOne(t *testing.T) {
 		Blockers []struct{ Namespace, Name string } `json:"blockers"`
 	}
 	must(t, json.Unmarshal([]byte(pl.output()[strings.Index(pl.output(), "{"):]), &preview))
-	if preview.Source != "configmap" || len(preview.Blockers) != 3 || len(preview.Plan.Objects) < 10 {
+	if preview.Source != "configmap" || len(preview.Blockers) != 4 || len(preview.Plan.Objects) < 10 {
 		t.Fatalf("plan preview = %+v", preview)
 	}
 	helmDeletes(t, r)
 	s := start(t, r, "run")
-	s.waitOutput(t, "waiting for 3 pods", 30*time.Second)
+	s.waitOutput(t, "team-b/orphan owner=none node=node-deleted (node gone)", 30*time.Second)
+	s.waitOutput(t, "waiting for 4 pods", 30*time.Second)
+	deletePod(t, "team-b", orphan)
 	for _, p := range [][2]string{{"team-a", "web"}, {"team-b", "db"}} {
 		deletePod(t, p[0], p[1])
 		time.Sleep(1500 * time.Millisecond)
@@ -295,4 +299,21 @@ func TestIntegrationSIGTERMWhileWaiting(t *testing.T) {
 		t.Fatalf("rerun exit %d", code)
 	}
 	releaseGone(t, r, 60*time.Second)
+}
+
+// onNode creates a blocking pod bound to node and returns its name.
+func onNode(t *testing.T, ns, name, driver, node string) string {
+	t.Helper()
+	blockingPod(t, ns, name, driver, 1, false)
+	// nodeName cannot change once set, so re-create it bound to node.
+	ctx := context.Background()
+	p, err := admin.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	must(t, err)
+	deletePod(t, ns, name)
+	p = p.DeepCopy()
+	p.ResourceVersion, p.UID = "", ""
+	p.Spec.NodeName = node
+	_, err = admin.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+	must(t, err)
+	return name
 }

@@ -72,6 +72,7 @@ type Sentinel struct {
 	d        Deps
 	tracker  *watch.Tracker
 	marker   *watch.Marker
+	nodes    *watch.Nodes
 	remover  *remove.Remover
 	reporter *report.Reporter
 	plan     *plan.Plan
@@ -104,7 +105,11 @@ func New(cfg config.Config, d Deps) (*Sentinel, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sentinel{cfg: cfg, d: d, tracker: tr, marker: mk, remover: rm}, nil
+	nodes, err := watch.NewNodes(d.Meta)
+	if err != nil {
+		return nil, err
+	}
+	return &Sentinel{cfg: cfg, d: d, tracker: tr, marker: mk, nodes: nodes, remover: rm}, nil
 }
 
 // LoadPlan reads the plan ConfigMap and checks it belongs to this release.
@@ -154,9 +159,12 @@ func (s *Sentinel) Run(ctx context.Context) (report.Summary, error) {
 		stop()
 		s.tracker.Shutdown()
 		s.marker.Shutdown()
+		s.nodes.Shutdown()
 	}()
 	s.tracker.Start(ictx)
 	s.marker.Start(ictx)
+	// Advisory only: not waited for (see watch.Nodes).
+	s.nodes.Start(ictx)
 	if !s.tracker.WaitForSync(ctx) || !s.marker.WaitForSync(ctx) {
 		return s.summary, fmt.Errorf("failed to sync the pod and marker caches: %w", context.Cause(ctx))
 	}
@@ -168,7 +176,7 @@ func (s *Sentinel) Run(ctx context.Context) (report.Summary, error) {
 		return s.standDown(ctx)
 	case errors.Is(err, ErrTimeout):
 		s.summary.Result = ResultTimedOut
-		s.summary.Blockers = s.tracker.Blockers()
+		s.summary.Blockers = s.nodes.Mark(s.tracker.Blockers())
 		s.summary.Waited = s.waited()
 		s.summary.Message = fmt.Sprintf("timeout %s reached with %d pods still using %s; nothing more was deleted", s.cfg.Timeout, len(s.summary.Blockers), s.cfg.DriverName)
 		s.reporter.Event(corev1.EventTypeWarning, report.ReasonTimedOut, s.summary.Message+"; "+report.WaitingMessage(s.summary.Blockers))
@@ -270,7 +278,7 @@ func (s *Sentinel) waitClear(ctx context.Context, what string) error {
 		if s.marker.Reinstalled(s.plan.MarkerUID) {
 			return errStandDown
 		}
-		blockers := s.tracker.Blockers()
+		blockers := s.nodes.Mark(s.tracker.Blockers())
 		if len(blockers) == 0 {
 			fresh, err := watch.FreshBlockers(ctx, s.d.Client, s.cfg.DriverName, s.d.PageSize)
 			if err != nil {
@@ -282,7 +290,7 @@ func (s *Sentinel) waitClear(ctx context.Context, what string) error {
 			}
 			// The cache lags the API server; its watch will deliver these.
 			s.d.Logger.Info("the fresh read found pods the cache has not seen yet; waiting for their events", zap.Int("blocking", len(fresh)))
-			blockers = fresh
+			blockers = s.nodes.Mark(fresh)
 		}
 		if lastReport.IsZero() {
 			s.reporter.Waiting(blockers, s.d.Clock.Since(s.start))
@@ -292,7 +300,7 @@ func (s *Sentinel) waitClear(ctx context.Context, what string) error {
 		case <-ctx.Done():
 			return fmt.Errorf("stopped while waiting for pods: %w", context.Cause(ctx))
 		case <-deadline:
-			s.reporter.Waiting(s.tracker.Blockers(), s.d.Clock.Since(s.start))
+			s.reporter.Waiting(s.nodes.Mark(s.tracker.Blockers()), s.d.Clock.Since(s.start))
 			return ErrTimeout
 		case <-ticker.C():
 			s.reporter.Waiting(blockers, s.d.Clock.Since(s.start))

@@ -88,6 +88,9 @@ func compact(b watch.Blocker) string {
 	if node == "" {
 		node = "<unscheduled>"
 	}
+	if b.NodeGone {
+		node += " (gone)"
+	}
 	state := b.Phase
 	if b.TerminatingSince != nil {
 		state = "terminating since " + b.TerminatingSince.UTC().Format(time.RFC3339)

@@ -39,6 +39,8 @@ type Blocker struct {
 	Phase     string `json:"phase,omitempty"`
 	// TerminatingSince is the pod's deletionTimestamp, if it has one.
 	TerminatingSince *time.Time `json:"terminatingSince,omitempty"`
+	// NodeGone is true when the pod's Node object no longer exists.
+	NodeGone bool `json:"nodeGone,omitempty"`
 }
 
 // String renders the blocker the way progress reports list it.
@@ -54,6 +56,9 @@ func (b Blocker) String() string {
 		node = "<unscheduled>"
 	}
 	s += " node=" + node
+	if b.NodeGone {
+		s += " (node gone)"
+	}
 	if b.TerminatingSince != nil {
 		s += " terminating since " + b.TerminatingSince.UTC().Format(time.RFC3339)
 	} else {
