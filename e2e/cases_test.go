@@ -139,6 +139,10 @@ func uninstallWithWorkloads(t *testing.T, ctx context.Context, blocker string) {
 		if !strings.Contains(log, workloads+"/"+blocker) {
 			return fmt.Errorf("log does not name %s/%s:\n%s", workloads, blocker, log)
 		}
+		// The chart's RBAC must cover everything the sentinel does.
+		if strings.Contains(log, "forbidden") {
+			t.Errorf("the sentinel was refused an API call (the chart's RBAC lacks a rule):\n%s", log)
+		}
 		return nil
 	})
 	poll(t, ctx, 30*time.Second, "the sentinel reports "+blocker+" as an Event", func(ctx context.Context) error {

@@ -84,6 +84,13 @@ spec:
           containerName: sentinel
           operator: In
           values: [2]
+      # Exit code 3 (interrupted by SIGTERM: evicted or deleted) and
+      # disruptions are not failures: retry without counting them.
+      - action: Ignore
+        onExitCodes:
+          containerName: sentinel
+          operator: In
+          values: [3]
       - action: Ignore
         onPodConditions:
           - type: DisruptionTarget
