@@ -8,7 +8,7 @@ import (
 // memoryLimit is the Go runtime's soft limit for `run` unless GOMEMLIMIT is
 // set: the garbage collector works harder near it instead of letting the
 // heap double after the initial pod list.
-const memoryLimit = 40 << 20
+const memoryLimit = 28 << 20
 
 var tuneOnce sync.Once
 
