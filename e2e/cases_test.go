@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -382,8 +383,12 @@ func caseReinstall(t *testing.T, ctx context.Context) {
 		if j.Status.Succeeded < 1 {
 			return fmt.Errorf("sentinel Job: active %d succeeded %d failed %d", j.Status.Active, j.Status.Succeeded, j.Status.Failed)
 		}
-		if _, err := suite.Kube.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, release+"-sentinel-plan", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("plan still there: %v", err)
+		_, err = suite.Kube.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, release+"-sentinel-plan", metav1.GetOptions{})
+		switch {
+		case err == nil:
+			return errors.New("plan still there")
+		case !apierrors.IsNotFound(err):
+			return err
 		}
 		return nil
 	})

@@ -106,7 +106,7 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	}
 	e := &Env{Root: RepoRoot(), logf: opts.Logf}
 	e.ChartDir = filepath.Join(e.Root, "charts", "meshcsi")
-	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil { //nolint:gosec // holds the agent directory pods traverse
 		return nil, fmt.Errorf("failed to create %s: %w", opts.Dir, err)
 	}
 
@@ -170,7 +170,7 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 // directories with HostToContainer propagation, which the runtime refuses on
 // a private mount, and this machine's / is private.
 func (e *Env) shareAgentDir() error {
-	if err := os.MkdirAll(e.AgentDir, 0o755); err != nil {
+	if err := os.MkdirAll(e.AgentDir, 0o755); err != nil { //nolint:gosec // pods of any UID traverse it
 		return fmt.Errorf("failed to create %s: %w", e.AgentDir, err)
 	}
 	if err := syscall.Mount(e.AgentDir, e.AgentDir, "", syscall.MS_BIND, ""); err != nil {

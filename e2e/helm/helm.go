@@ -29,7 +29,7 @@ var ErrNotFound = errors.New("helm binary not found")
 // $HOME/.cache/meshcsi/tools/helm-*/helm.
 func Find() (string, error) {
 	if p := os.Getenv(BinEnv); p != "" {
-		if _, err := os.Stat(p); err != nil {
+		if _, err := os.Stat(p); err != nil { //nolint:gosec // the operator names the helm binary
 			return "", fmt.Errorf("%w: %s=%s: %w", ErrNotFound, BinEnv, p, err)
 		}
 		return p, nil
@@ -71,7 +71,7 @@ func (h *Helm) Run(ctx context.Context, args ...string) (string, error) {
 	if h.Kubeconfig != "" {
 		args = append(args, "--kubeconfig", h.Kubeconfig)
 	}
-	cmd := exec.CommandContext(ctx, h.Bin, args...)
+	cmd := exec.CommandContext(ctx, h.Bin, args...) //nolint:gosec // the pinned helm binary with the caller's arguments
 	cmd.Env = append(os.Environ(),
 		"HELM_CACHE_HOME="+filepath.Join(h.Dir, "cache"),
 		"HELM_CONFIG_HOME="+filepath.Join(h.Dir, "config"),

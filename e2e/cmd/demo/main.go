@@ -126,7 +126,7 @@ func up(ctx context.Context, dir, version string) error {
 	if err := poll(ctx, time.Minute, func(ctx context.Context) error {
 		n, err := kc.StorageV1().CSINodes().Get(ctx, kubeharness.NodeName, metav1.GetOptions{})
 		if err != nil || len(n.Spec.Drivers) == 0 {
-			return fmt.Errorf("driver not registered yet: %v", err)
+			return fmt.Errorf("driver not registered yet: %w", err)
 		}
 		info("CSINode %s lists driver %s: the driver registered itself with the kubelet", n.Name, n.Spec.Drivers[0].Name)
 		return nil
@@ -253,7 +253,7 @@ func followSentinel(ctx context.Context, e *env.Env, out chan<- string) {
 	_ = poll(ctx, time.Minute, func(ctx context.Context) error {
 		p, err := e.SentinelPod(ctx, release, namespace)
 		if err != nil || p.Status.Phase == corev1.PodPending {
-			return fmt.Errorf("not running yet: %v", err)
+			return fmt.Errorf("not running yet: %w", err)
 		}
 		pod = p
 		return nil
@@ -310,7 +310,7 @@ func shorten(l string) string {
 }
 
 func down(ctx context.Context, dir string, verbose bool) error {
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) { //nolint:gosec // dir is the operator's --dir
 		if verbose {
 			fmt.Println("demo: nothing to tear down in", dir)
 		}
@@ -336,7 +336,7 @@ func down(ctx context.Context, dir string, verbose bool) error {
 	if err := syscall.Unmount(filepath.Join(dir, "agent-sockets"), syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
 		return fmt.Errorf("failed to unmount the agent directory: %w", err)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := os.RemoveAll(dir); err != nil { //nolint:gosec // dir is the operator's --dir, the demo's own
 		return fmt.Errorf("failed to remove %s: %w", dir, err)
 	}
 	if verbose {
@@ -352,7 +352,7 @@ func poll(ctx context.Context, timeout time.Duration, cond func(context.Context)
 		return last == nil, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %v", err, last)
+		return fmt.Errorf("%w: %w", err, last)
 	}
 	return nil
 }
