@@ -718,7 +718,7 @@ func (c *Cluster) Running() map[string]bool {
 	defer c.mu.Unlock()
 	out := make(map[string]bool, len(c.st.Components))
 	for _, comp := range c.st.Components {
-		out[comp.Name] = comp.PID > 0 && (comp.done != nil || ownedPID(comp.PID, c.opts.Dir)) && pidAlive(comp.PID)
+		out[comp.Name] = comp.alive(c.opts.Dir)
 	}
 	return out
 }

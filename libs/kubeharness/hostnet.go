@@ -57,16 +57,31 @@ func installGuards(bridge, nodeIP string) error {
 
 // removeChains deletes every owned chain from every table of iptables and
 // ip6tables, with the rules in other chains that jump to them.
+// A rule or chain that vanished meanwhile (another cleanup, kube-proxy's
+// last sync) is not an error: only chains still present afterwards are.
 func removeChains() error {
 	var errs []error
 	for _, tool := range []string{"iptables", "ip6tables"} {
 		for _, table := range []string{"raw", "mangle", "nat", "filter"} {
-			if err := removeChainsIn(tool, table); err != nil {
-				errs = append(errs, err)
+			err := removeChainsIn(tool, table)
+			if err == nil {
+				continue
+			}
+			if left := ownedChainsIn(tool, table); len(left) > 0 {
+				errs = append(errs, fmt.Errorf("%s table %s still has %v: %w", tool, table, left, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func ownedChainsIn(tool, table string) []string {
+	out, err := exec.Command(tool+"-save", "-t", table).Output() //nolint:gosec // tool is iptables or ip6tables
+	if err != nil {
+		return nil
+	}
+	_, chains := ownedRules(string(out))
+	return chains
 }
 
 func removeChainsIn(tool, table string) error {

@@ -573,7 +573,7 @@ func (c *Cluster) stopNode(ctx context.Context) []error {
 			errs = append(errs, err)
 		}
 	}
-	if cd := c.componentByName("containerd"); cd != nil && cd.PID > 0 {
+	if cd := c.componentByName("containerd"); cd != nil && cd.alive(c.opts.Dir) {
 		if err := removeAllSandboxes(ctx, c.containerdSocket()); err != nil {
 			errs = append(errs, err)
 		}

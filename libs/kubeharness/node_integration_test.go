@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -29,9 +30,10 @@ import (
 	"github.com/meshcsi/meshcsi/libs/kubeharness/image"
 )
 
-// helloSource is the smoke test's workload: it greets, then either waits for
-// SIGTERM or, with "api", calls the API server through the kubernetes Service
-// with its service-account token and exits.
+// helloSource is the smoke test's workload: it greets, then waits for
+// SIGTERM; with "serve" it also answers HTTP on :8080; with "api" it calls the
+// API server through the kubernetes Service with its service-account token,
+// then the hello Service (a pod on the same bridge), and exits.
 const helloSource = `package main
 
 import (
@@ -55,11 +57,34 @@ func main() {
 			fmt.Println("api error:", err)
 			os.Exit(1)
 		}
+		if err := callHello(); err != nil {
+			fmt.Println("hello service error:", err)
+			os.Exit(1)
+		}
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		go func() {
+			_ = http.ListenAndServe(":8080", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				fmt.Fprint(w, "hello from a pod")
+			}))
+		}()
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	<-sigs
+}
+
+func callHello() error {
+	host := net.JoinHostPort(os.Getenv("HELLO_SERVICE_HOST"), os.Getenv("HELLO_SERVICE_PORT"))
+	resp, err := http.Get("http://" + host + "/")
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Printf("hello service via %s: %s\n", host, body)
+	return nil
 }
 
 func callAPI() error {
@@ -322,8 +347,44 @@ func TestNodeSmoke(t *testing.T) {
 		return strings.Contains(string(logs), "hello from kubeharness [pod]"), nil
 	})
 
-	// A Job that calls the API server through the kubernetes Service (so
-	// kube-proxy works) completes.
+	// A DaemonSet becomes ready on the node.
+	labels := map[string]string{"app": "hello-ds"}
+	ds := &appsv1.DaemonSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
+		Spec: appsv1.DaemonSetSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{container("serve")}, TerminationGracePeriodSeconds: ptr.To[int64](5)},
+			},
+		},
+	}
+	if _, err := client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, ctx, "daemonset hello ready", func(ctx context.Context) (bool, error) {
+		d, err := client.AppsV1().DaemonSets(ns).Get(ctx, "hello", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return d.Status.DesiredNumberScheduled == 1 && d.Status.NumberReady == 1, nil
+	})
+
+	// A Service in front of the DaemonSet's pod, for the Job to call.
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
+		Spec: corev1.ServiceSpec{
+			Selector: labels,
+			Ports:    []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	if _, err := client.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	// A Job that calls the API server through the kubernetes Service and the
+	// DaemonSet's pod through the hello Service (so kube-proxy and bridged
+	// Service traffic work) completes.
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "api"},
 		Spec: batchv1.JobSpec{
@@ -347,32 +408,13 @@ func TestNodeSmoke(t *testing.T) {
 		}
 		return j.Status.Succeeded == 1, nil
 	})
-	if logs := jobLogs(ctx, client, ns); !strings.Contains(logs, "api reachable via 10.96.0.1:443: 403") {
+	logs := jobLogs(ctx, client, ns)
+	if !strings.Contains(logs, "api reachable via 10.96.0.1:443: 403") {
 		t.Errorf("job log = %q, want the API reached through the kubernetes Service", logs)
 	}
-
-	// A DaemonSet becomes ready on the node.
-	labels := map[string]string{"app": "hello-ds"}
-	ds := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "hello"},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{container("daemon")}, TerminationGracePeriodSeconds: ptr.To[int64](5)},
-			},
-		},
+	if !strings.Contains(logs, ":80: hello from a pod") {
+		t.Errorf("job log = %q, want the pod reached through the hello Service", logs)
 	}
-	if _, err := client.AppsV1().DaemonSets(ns).Create(ctx, ds, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, ctx, "daemonset hello ready", func(ctx context.Context) (bool, error) {
-		d, err := client.AppsV1().DaemonSets(ns).Get(ctx, "hello", metav1.GetOptions{})
-		if err != nil {
-			return false, err
-		}
-		return d.Status.DesiredNumberScheduled == 1 && d.Status.NumberReady == 1, nil
-	})
 
 	// The namespace, with its running pods, deletes.
 	if err := client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{}); err != nil {

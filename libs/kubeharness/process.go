@@ -75,6 +75,18 @@ func (c *component) exited() (bool, error) {
 	}
 }
 
+// alive reports whether the component's process runs.
+func (c *component) alive(stateDir string) bool {
+	if c.PID <= 0 {
+		return false
+	}
+	if c.done != nil {
+		gone, _ := c.exited()
+		return !gone
+	}
+	return ownedPID(c.PID, stateDir)
+}
+
 // stop sends SIGTERM, waits up to grace, then SIGKILLs the process group.
 // A PID this instance did not start is only signalled while its environment
 // still names stateDir, so a recycled PID is never hit.
