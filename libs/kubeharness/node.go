@@ -126,6 +126,34 @@ func WaitForNodeSlot(ctx context.Context, timeout time.Duration, logf func(forma
 	}
 }
 
+// StopNodeSlotHolder stops whatever node-mode cluster holds the machine's
+// node slot, live or not. It is for CI, where no developer's cluster can be
+// running and a cluster left by a previous session must not block the run.
+func StopNodeSlotHolder(ctx context.Context, logf func(format string, args ...any)) error {
+	data, err := os.ReadFile(nodeLockPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
+	}
+	var held nodeLock
+	if err := json.Unmarshal(data, &held); err == nil && held.Dir != "" {
+		if c, err := Attach(held.Dir); err == nil {
+			if logf != nil {
+				logf("kubeharness: stopping the node-mode cluster in %s", held.Dir)
+			}
+			if err := c.Stop(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(nodeLockPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to remove %s: %w", nodeLockPath, err)
+	}
+	return nil
+}
+
 // ErrNodeBusy is returned (wrapped) when another node-mode cluster runs on
 // this machine.
 var ErrNodeBusy = errors.New("another node-mode cluster runs on this machine")
@@ -222,7 +250,13 @@ func (c *Cluster) setUpNetwork() error {
 	br := c.opts.Bridge
 	for _, link := range []string{br, NodeLink} {
 		if _, err := net.InterfaceByName(link); err == nil {
-			return fmt.Errorf("interface %s already exists (left by an earlier run? `kubeharness down` removes it)", link)
+			// Someone else's network: give the slot back so that the
+			// cleanup after this failed Start leaves the machine alone.
+			c.st.HoldsNode = false
+			if err := c.unlockNode(); err != nil {
+				return err
+			}
+			return fmt.Errorf("interface %s already exists: a cluster not recorded in %s runs, or an earlier run left it (`kubeharness down --dir <its dir>` removes it)", link, nodeLockPath)
 		}
 	}
 	// The node IP lives on a bridge of its own with no ports: a local
