@@ -126,6 +126,21 @@ func uninstallWithWorkloads(t *testing.T, ctx context.Context, blocker string) {
 		t.Errorf("helm did not report kept resources:\n%s", out)
 	}
 	ended := time.Now()
+	// No cluster-admin (or admin/edit) grant to any of the release's accounts.
+	crbs, err := suite.Kube.Kube.RbacV1().ClusterRoleBindings().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range crbs.Items {
+		if b.RoleRef.Name != "cluster-admin" && b.RoleRef.Name != "admin" && b.RoleRef.Name != "edit" {
+			continue
+		}
+		for _, sub := range b.Subjects {
+			if sub.Namespace == namespace || strings.HasPrefix(sub.Name, "system:serviceaccount:"+namespace) {
+				t.Errorf("ClusterRoleBinding %s grants %s to %s/%s", b.Name, b.RoleRef.Name, sub.Namespace, sub.Name)
+			}
+		}
+	}
 	if _, err := suite.Kube.Kube.AppsV1().DaemonSets(namespace).Get(ctx, release+"-driver", metav1.GetOptions{}); err != nil {
 		t.Errorf("driver DaemonSet gone while pods use the volume: %v", err)
 	}
