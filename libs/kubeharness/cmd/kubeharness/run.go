@@ -21,6 +21,7 @@ const usage = `usage: kubeharness <command> [flags]
 commands:
   up      start a cluster and print the admin kubeconfig path
   down    stop the cluster in --dir and remove everything it left on the host
+          (--node-slot: stop whichever node-mode cluster runs on this machine)
   status  show the cluster in --dir (exit 1 if a component is not running)
 
 run "kubeharness <command> -h" for the flags of a command.`
@@ -118,6 +119,9 @@ func parseDir(name string, args []string) (string, error) {
 }
 
 func down(ctx context.Context, args []string, log *zap.SugaredLogger) error {
+	if len(args) == 1 && args[0] == "--node-slot" {
+		return kubeharness.StopNodeSlotHolder(ctx, log.Infof)
+	}
 	dir, err := parseDir("down", args)
 	if err != nil {
 		return err
