@@ -140,7 +140,15 @@ func casePrometheus(t *testing.T, ctx context.Context) {
 				return nil
 			}
 		}
-		return fmt.Errorf("targets: %+v", res.Data.ActiveTargets)
+		// Say whether the driver answers a direct scrape, to tell a discovery
+		// problem from a network one.
+		direct := "direct scrape ok"
+		if pod, err := suite.DriverPod(ctx, namespace, release); err != nil {
+			direct = err.Error()
+		} else if _, err := suite.DriverMetrics(ctx, pod); err != nil {
+			direct = "direct scrape of " + pod.Status.PodIP + ": " + err.Error()
+		}
+		return fmt.Errorf("targets: %+v (%s)", res.Data.ActiveTargets, direct)
 	})
 	poll(t, ctx, 30*time.Second, "a query returns the publish counter", func(ctx context.Context) error {
 		v, err := query(ctx, base, `sum(meshcsi_csi_operations_total{job="meshcsi-driver",method="NodePublishVolume",code="OK"})`)
