@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,6 +44,11 @@ const (
 // ErrTimeout is returned when --timeout passed while pods still blocked
 // removal (exit code 2). Nothing more is deleted.
 var ErrTimeout = errors.New("timed out waiting for pods that use the driver")
+
+// ErrCSIDriverKept is returned when the CSIDriver could not be deleted (the
+// RBAC does not allow it): nothing more is deleted, since pods could still
+// get volumes of a driver that is about to go.
+var ErrCSIDriverKept = errors.New("not permitted to delete the CSIDriver; nothing more was deleted")
 
 // errStandDown is the internal signal that the release was installed again.
 var errStandDown = errors.New("the release was installed again")
@@ -213,9 +219,16 @@ func (s *Sentinel) removeAll(ctx context.Context) error {
 		return err
 	}
 	s.reporter.Event(corev1.EventTypeNormal, report.ReasonRemoving, "no pod uses "+s.cfg.DriverName+"; removing release "+s.cfg.Release)
-	// 1. The CSIDriver: from now on no new pod can get a volume.
-	if err := s.deleteAll(ctx, s.plan.Phase(plan.PhaseCSIDriver)); err != nil {
+	// 1. The CSIDriver: from now on no new pod can get a volume. If it
+	// could not be deleted, pods can still get volumes, the re-check below
+	// proves nothing, and removing the DaemonSet could strand them: stop.
+	csiDrivers := s.plan.Phase(plan.PhaseCSIDriver)
+	before := len(s.summary.Forbidden)
+	if err := s.deleteAll(ctx, csiDrivers); err != nil {
 		return err
+	}
+	if kept := s.summary.Forbidden[before:]; len(kept) > 0 {
+		return fmt.Errorf("%w: %s", ErrCSIDriverKept, strings.Join(kept, ", "))
 	}
 	// 2. Re-check: a pod that got a volume just before must be gone too.
 	if err := s.waitClear(ctx, "re-check after deleting the CSIDriver"); err != nil {
@@ -241,8 +254,8 @@ func (s *Sentinel) removeAll(ctx context.Context) error {
 
 func (s *Sentinel) deleteAll(ctx context.Context, objs []plan.Object) error {
 	for _, o := range objs {
-		if s.marker.Reinstalled(s.plan.MarkerUID) {
-			return errStandDown
+		if err := s.checkMarker(ctx); err != nil {
+			return err
 		}
 		res, err := s.remover.Delete(ctx, o)
 		if err != nil {
@@ -256,6 +269,27 @@ func (s *Sentinel) deleteAll(ctx context.Context, objs []plan.Object) error {
 		}
 		s.d.Logger.Info("removed", zap.String("kind", o.Kind), zap.String("namespace", o.Namespace),
 			zap.String("name", o.Name), zap.String("uid", o.UID), zap.String("outcome", string(res.Outcome)))
+	}
+	return nil
+}
+
+// checkMarker returns errStandDown when the release was installed again. The
+// marker cache is not enough before a delete: it lags the API server by the
+// watch's latency, and a re-install re-adopts the kept objects with their
+// recorded UIDs, so the UID precondition would not stop the delete. So the
+// marker is also read from the API server (one GET per delete).
+func (s *Sentinel) checkMarker(ctx context.Context) error {
+	if s.marker.Reinstalled(s.plan.MarkerUID) {
+		return errStandDown
+	}
+	cm, err := s.d.Client.CoreV1().ConfigMaps(s.cfg.Namespace).Get(ctx, s.cfg.InstallMarker, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("failed to get install marker %s/%s: %w", s.cfg.Namespace, s.cfg.InstallMarker, err)
+	case string(cm.UID) != s.plan.MarkerUID:
+		return errStandDown
 	}
 	return nil
 }
@@ -367,8 +401,8 @@ func (s *Sentinel) standDown(ctx context.Context) (report.Summary, error) {
 // first made a dependent of it and the one last request deletes it: the
 // garbage collector removes the rest, the Job's pod (this process) included.
 func (s *Sentinel) removeSelf(ctx context.Context) error {
-	if s.marker.Reinstalled(s.plan.MarkerUID) {
-		return errStandDown
+	if err := s.checkMarker(ctx); err != nil {
+		return err
 	}
 	self := s.plan.Phase(plan.PhaseSelf)
 	for _, extra := range []struct {
@@ -413,6 +447,9 @@ func (s *Sentinel) removeSelf(ctx context.Context) error {
 		case <-s.d.Clock.After(s.d.EventFlush):
 		case <-ctx.Done():
 		}
+	}
+	if err := s.checkMarker(ctx); err != nil {
+		return err
 	}
 	// The last request: without the deadline of ctx, so a SIGTERM from the
 	// garbage collector deleting this pod cannot cut it short.

@@ -4,14 +4,20 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	watchapi "k8s.io/apimachinery/pkg/watch"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -331,5 +337,54 @@ func TestNewValidates(t *testing.T) {
 	}
 	if _, err := cleanup.New(fixture.Config(), cleanup.Deps{Client: c.Client}); err == nil {
 		t.Fatal("New() accepted missing dependencies")
+	}
+}
+
+// A CSIDriver the RBAC does not let the sentinel delete keeps giving pods
+// volumes: the re-check proves nothing then, and deleting the DaemonSet could
+// strand a pod. The sentinel must stop before the DaemonSet.
+func TestForbiddenCSIDriverStopsRemoval(t *testing.T) {
+	h := setup(t, clock.RealClock{}, 0)
+	h.c.Meta.PrependReactor("delete", "csidrivers", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{Group: "storage.k8s.io", Resource: "csidrivers"}, fixture.Driver, errors.New("RBAC"))
+	})
+	h.start(t)
+	h.wait(t)
+	if !errors.Is(h.err, cleanup.ErrCSIDriverKept) {
+		t.Fatalf("Run() = %v; want ErrCSIDriverKept", h.err)
+	}
+	want := []string{"delete csidrivers " + fixture.Driver + " uid=uid-csidriver"}
+	if got := deletes(h.c.Mutations()); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("deletes = %v, want only the (refused) CSIDriver delete", got)
+	}
+}
+
+// The marker cache lags the API server; a re-install must be seen before a
+// delete even when the cache has not caught up (here: its watch is frozen).
+func TestStandDownBeforeDeleteWhenMarkerCacheLags(t *testing.T) {
+	h := setup(t, clock.RealClock{}, 0)
+	h.c.Client.PrependWatchReactor("configmaps", func(k8stesting.Action) (bool, watchapi.Interface, error) {
+		return true, watchapi.NewFake(), nil
+	})
+	var lists atomic.Int32
+	h.c.Client.PrependReactor("list", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		// The second pod list is the fresh read after the caches synced:
+		// re-install now, unseen by the frozen marker cache.
+		if lists.Add(1) == 2 {
+			cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: h.cfg.InstallMarker, UID: "uid-marker-2"}}
+			if err := h.c.Client.Tracker().Update(schema.GroupVersionResource{Version: "v1", Resource: "configmaps"}, cm, fixture.NS); err != nil {
+				t.Error(err)
+			}
+		}
+		return false, nil, nil
+	})
+	h.start(t)
+	h.wait(t)
+	if h.err != nil || h.summary.Result != cleanup.ResultStoodDown {
+		t.Fatalf("Run() = %+v, %v; want stood down", h.summary, h.err)
+	}
+	want := []string{"delete configmaps meshcsi-system/meshcsi-sentinel-plan uid=uid-plan"}
+	if got := h.c.Mutations(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("mutations = %v, want only the plan deleted", got)
 	}
 }
