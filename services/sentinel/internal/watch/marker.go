@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,9 +21,7 @@ type Marker struct {
 	namespace, name string
 	factory         informers.SharedInformerFactory
 	informer        cache.SharedIndexInformer
-
-	mu      sync.Mutex
-	waiters []chan struct{}
+	changed         broadcast
 }
 
 // NewMarker builds a Marker for namespace/name. Nothing runs until Start.
@@ -87,20 +84,6 @@ func (m *Marker) Reinstalled(recorded string) bool {
 }
 
 // Changed returns a channel closed at the next marker event after the call.
-func (m *Marker) Changed() <-chan struct{} {
-	ch := make(chan struct{})
-	m.mu.Lock()
-	m.waiters = append(m.waiters, ch)
-	m.mu.Unlock()
-	return ch
-}
+func (m *Marker) Changed() <-chan struct{} { return m.changed.wait() }
 
-func (m *Marker) notify() {
-	m.mu.Lock()
-	ws := m.waiters
-	m.waiters = nil
-	m.mu.Unlock()
-	for _, ch := range ws {
-		close(ch)
-	}
-}
+func (m *Marker) notify() { m.changed.notify() }

@@ -124,9 +124,7 @@ type Tracker struct {
 	driver   string
 	informer cache.SharedIndexInformer
 	wg       sync.WaitGroup
-
-	mu      sync.Mutex
-	waiters []chan struct{}
+	changed  broadcast
 }
 
 // strippedList lists all pods in pages of ListPageSize from the API server
@@ -231,20 +229,35 @@ func (t *Tracker) HasSynced() bool { return t.informer.HasSynced() }
 
 // Changed returns a channel closed at the next pod event after the call.
 // Callers re-read Blockers after it fires.
-func (t *Tracker) Changed() <-chan struct{} {
-	ch := make(chan struct{})
-	t.mu.Lock()
-	t.waiters = append(t.waiters, ch)
-	t.mu.Unlock()
-	return ch
+func (t *Tracker) Changed() <-chan struct{} { return t.changed.wait() }
+
+func (t *Tracker) notify() { t.changed.notify() }
+
+// broadcast is a one-shot signal that re-arms itself: every caller of wait
+// until the next notify shares one channel, which notify closes. Sharing
+// matters: a sentinel waiting for days re-arms at every wake-up, and one
+// channel per call would pile up between the (rare) events of the other
+// watch.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
 }
 
-func (t *Tracker) notify() {
-	t.mu.Lock()
-	ws := t.waiters
-	t.waiters = nil
-	t.mu.Unlock()
-	for _, ch := range ws {
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	ch := b.ch
+	b.ch = nil
+	b.mu.Unlock()
+	if ch != nil {
 		close(ch)
 	}
 }
