@@ -60,7 +60,7 @@ fmt-check: ## Fail if any Go file is not gofmt-clean.
 	if [ -n "$$bad" ]; then echo "gofmt needed:"; echo "$$bad"; exit 1; fi
 
 vet: ## go vet every module on its own (GOWORK=off proves each builds alone).
-	@for m in $(MODULES); do echo ">> vet $$m"; (cd $(ROOT)/$$m && GOWORK=off $(GO) vet -tags=integration,e2e ./...); done
+	@for m in $(MODULES); do echo ">> vet $$m"; (cd $(ROOT)/$$m && GOWORK=off $(GO) vet -tags=integration,e2e,chart ./...); done
 
 test-unit: fmt-check vet ## gofmt, vet and `go test -race` for every module.
 	@for m in $(MODULES); do echo ">> test $$m"; (cd $(ROOT)/$$m && CGO_ENABLED=1 $(GO) test -race -count=1 ./...); done

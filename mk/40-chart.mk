@@ -2,16 +2,9 @@
 
 CHART_DIR := $(ROOT)/charts/meshcsi
 
-# helm comes from the harness fragment (mk/20-harness.mk: HELM, the pinned
-# helm under the tools cache); this fallback only applies without it. Client-
-# only commands get --kube-version, so a helm built without the version
-# ldflags (default v1.20) renders for v1.33 all the same.
-ifndef HELM
-HELM_VERSION := v3.19.0
-HELM := $(TOOLS_DIR)/helm-$(HELM_VERSION)/helm
-$(HELM):
-	GOBIN=$(dir $@) CGO_ENABLED=0 $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-endif
+# helm is the pinned one from the harness fragment (mk/20-harness.mk: HELM).
+# Client-only commands get --kube-version: a helm built from the module proxy
+# carries no Kubernetes-version ldflags and would otherwise assume v1.20.
 
 # promtool checks the shipped alert rules (and, in the e2e suite, a scrape).
 APT_PACKAGES += prometheus
