@@ -120,9 +120,28 @@ func (r *Remover) Adopt(ctx context.Context, o plan.Object, owner plan.Object) (
 		return Result{Object: o, Outcome: "adopted"}, nil
 	case apierrors.IsNotFound(err):
 		return Result{Object: o, Outcome: Gone}, nil
-	case apierrors.IsConflict(err):
+	case apierrors.IsConflict(err), uidChanged(err):
 		return Result{Object: o, Outcome: Replaced}, nil
 	default:
 		return Result{}, fmt.Errorf("failed to set owner of %s: %w", o, err)
 	}
+}
+
+// uidChanged recognises kube-apiserver's answer to a patch whose metadata.uid
+// is not the object's: unlike a delete precondition (409 Conflict), a patch
+// fails validation, 422 Invalid on metadata.uid ("field is immutable").
+func uidChanged(err error) bool {
+	if !apierrors.IsInvalid(err) {
+		return false
+	}
+	var st apierrors.APIStatus
+	if !errors.As(err, &st) || st.Status().Details == nil {
+		return false
+	}
+	for _, c := range st.Status().Details.Causes {
+		if c.Field == "metadata.uid" {
+			return true
+		}
+	}
+	return false
 }
