@@ -24,7 +24,7 @@ func FuzzPublishValidation(f *testing.F) {
 		src, hasSrc := r.VolumeContext["source"]
 		extraKey, extraVal := "", ""
 		for k, v := range r.VolumeContext {
-			if k != "source" && !strings.HasPrefix(k, "csi.storage.k8s.io/") {
+			if k != "source" && !kubeletKeys[k] {
 				extraKey, extraVal = k, v
 			}
 		}
@@ -75,7 +75,7 @@ func FuzzPublishValidation(f *testing.F) {
 			t.Fatalf("accepted an invalid request: %+v", r)
 		}
 		for k := range r.VolumeContext {
-			if k != "source" && !strings.HasPrefix(k, "csi.storage.k8s.io/") {
+			if k != "source" && !kubeletKeys[k] {
 				t.Fatalf("accepted attribute %q", k)
 			}
 		}

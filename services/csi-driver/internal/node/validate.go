@@ -19,7 +19,7 @@ const (
 	KeyPodNamespace = "csi.storage.k8s.io/pod.namespace"
 	// KeySource is the only key a pod sets: the name of a configured source.
 	KeySource = "source"
-	// kubeletPrefix marks the keys only the kubelet writes.
+	// kubeletPrefix marks the keys the kubelet writes.
 	kubeletPrefix = "csi.storage.k8s.io/"
 	// maxVolumeID and maxPath bound the input the driver looks at.
 	maxVolumeID = 128
@@ -35,6 +35,19 @@ var (
 	// ErrExists maps to AlreadyExists.
 	ErrExists = errors.New("already exists")
 )
+
+// kubeletKeys are the volume context keys the kubelet sets (podInfoOnMount,
+// ephemeral, tokenRequests). The kubelet passes a pod's own volumeAttributes
+// through and overwrites only these, so a pod can set any other key with
+// the kubelet's prefix: such a key is refused like any other attribute.
+var kubeletKeys = map[string]bool{
+	KeyEphemeral:                            true,
+	KeyPodName:                              true,
+	KeyPodNamespace:                         true,
+	kubeletPrefix + "pod.uid":               true,
+	kubeletPrefix + "serviceAccount.name":   true,
+	kubeletPrefix + "serviceAccount.tokens": true,
+}
 
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
@@ -70,8 +83,8 @@ func (s *Service) validatePublish(req *csi.NodePublishVolumeRequest) (publishReq
 		return p, invalid("volume_context[%s] must be \"true\": only CSI ephemeral inline volumes are supported (CSIDriver needs podInfoOnMount: true)", KeyEphemeral)
 	}
 	for k := range ctx {
-		if k != KeySource && !strings.HasPrefix(k, kubeletPrefix) {
-			return p, invalid("volume_context[%q] is not supported: a volume may set only %q", truncate(k), KeySource)
+		if k != KeySource && !kubeletKeys[k] {
+			return p, invalid("volume_context[%q] is not supported: a volume may set only %q (and %s keys are the kubelet's)", truncate(k), KeySource, kubeletPrefix)
 		}
 	}
 	name, named := ctx[KeySource]

@@ -159,6 +159,8 @@ func Hostile() []Case {
 			Mutate: setContext("path", "/etc")},
 		{Name: "attribute hostPath", Code: codes.InvalidArgument, Field: "volume_context[\"hostPath\"]",
 			Mutate: setContext("hostPath", "/var/run/docker.sock")},
+		{Name: "attribute with the kubelet's prefix names a host path", Code: codes.InvalidArgument, Field: "volume_context[\"csi.storage.k8s.io/hostPath\"]",
+			Mutate: setContext("csi.storage.k8s.io/hostPath", "/etc")},
 		{Name: "source directory missing", Code: codes.FailedPrecondition, Field: "volume_context[source]",
 			Mutate: setContext("source", MissingSource)},
 	}
