@@ -3,7 +3,6 @@ package watch
 import (
 	"context"
 	"errors"
-	"sync"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -19,7 +18,6 @@ import (
 type Nodes struct {
 	factory  metadatainformer.SharedInformerFactory
 	informer cache.SharedIndexInformer
-	wg       sync.WaitGroup
 }
 
 var nodesGVR = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
