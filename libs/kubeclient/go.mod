@@ -2,7 +2,12 @@ module github.com/meshcsi/meshcsi/libs/kubeclient
 
 go 1.26.0
 
-require k8s.io/client-go v0.33.13
+require (
+	github.com/go-logr/zapr v1.3.0
+	go.uber.org/zap v1.26.0
+	k8s.io/client-go v0.33.13
+	k8s.io/klog/v2 v2.130.1
+)
 
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
@@ -25,6 +30,7 @@ require (
 	github.com/pkg/errors v0.9.1 // indirect
 	github.com/spf13/pflag v1.0.5 // indirect
 	github.com/x448/float16 v0.8.4 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
 	golang.org/x/net v0.38.0 // indirect
 	golang.org/x/oauth2 v0.27.0 // indirect
 	golang.org/x/sys v0.31.0 // indirect
@@ -37,7 +43,6 @@ require (
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 	k8s.io/api v0.33.13 // indirect
 	k8s.io/apimachinery v0.33.13 // indirect
-	k8s.io/klog/v2 v2.130.1 // indirect
 	k8s.io/kube-openapi v0.0.0-20250318190949-c8a335a9a2ff // indirect
 	k8s.io/utils v0.0.0-20241104100929-3ea5e8cea738 // indirect
 	sigs.k8s.io/json v0.0.0-20241010143419-9aa6b5e7a4b3 // indirect

@@ -75,6 +75,7 @@ func Main(ctx context.Context, env Env) int {
 		return ExitError
 	}
 	defer func() { _ = log.Sync() }()
+	kubeclient.RouteKlog(log)
 	err = run(ctx, cfg, env, log)
 	switch {
 	case err == nil:
@@ -155,7 +156,11 @@ func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error
 			if err != nil {
 				return err
 			}
-			_, err = s.Run(ctx)
+			sum, err := s.Run(ctx)
+			if err == nil && sum.Result == cleanup.ResultDone {
+				// Its Lease went with its own objects: nothing to release.
+				return lease.ErrRemovedByWork
+			}
 			return err
 		})
 }

@@ -39,6 +39,9 @@ const (
 	ResultDone      = "done"
 	ResultStoodDown = "stood-down"
 	ResultTimedOut  = "timed-out"
+	// ResultFailed: an API or configuration error stopped the removal part
+	// way; the summary says what was already deleted.
+	ResultFailed = "failed"
 )
 
 // ErrTimeout is returned when --timeout passed while pods still blocked
@@ -189,6 +192,10 @@ func (s *Sentinel) Run(ctx context.Context) (report.Summary, error) {
 		s.reporter.Final(s.summary)
 		return s.summary, ErrTimeout
 	case err != nil:
+		s.summary.Result = ResultFailed
+		s.summary.Waited = s.waited()
+		s.summary.Message = err.Error()
+		s.reporter.Final(s.summary)
 		return s.summary, err
 	}
 	s.summary.Result = ResultDone

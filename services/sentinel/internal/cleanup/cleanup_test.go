@@ -357,6 +357,11 @@ func TestForbiddenCSIDriverStopsRemoval(t *testing.T) {
 	if got := deletes(h.c.Mutations()); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("deletes = %v, want only the (refused) CSIDriver delete", got)
 	}
+	// An error exit still ends with the machine-readable summary.
+	if h.summary.Result != cleanup.ResultFailed || h.logs.FilterMessage("sentinel finished").Len() != 1 {
+		t.Fatalf("summary result = %q, summary lines = %d; want %q and one line",
+			h.summary.Result, h.logs.FilterMessage("sentinel finished").Len(), cleanup.ResultFailed)
+	}
 }
 
 // The marker cache lags the API server; a re-install must be seen before a

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
@@ -29,6 +30,14 @@ const (
 // ErrLost is returned when the Lease was lost while the work still ran.
 var ErrLost = errors.New("lost the sentinel lease to another holder")
 
+// ErrRemovedByWork is returned by work that deleted the Lease itself (or the
+// rights to it), as the sentinel does when it removes its own objects last.
+// Run then does not try to release the Lease and returns nil.
+var ErrRemovedByWork = errors.New("the lease was removed by the work")
+
+// releaseTimeout bounds the release of the Lease after work returns.
+const releaseTimeout = 5 * time.Second
+
 // Config describes the Lease.
 type Config struct {
 	Client    kubernetes.Interface
@@ -42,7 +51,8 @@ type Config struct {
 
 // Run blocks until the Lease is held, then runs work with a context that is
 // cancelled if the Lease is lost, and returns work's error. It releases the
-// Lease when work returns. A Lease lost while work runs (say the API server
+// Lease when work returns (unless work returns ErrRemovedByWork), so a
+// successor need not wait for it to expire. A Lease lost while work runs (say the API server
 // was unreachable for longer than the renew deadline) is acquired again and
 // work starts over: it must be safe to repeat, as the sentinel's is.
 func Run(ctx context.Context, cfg Config, work func(ctx context.Context) error) error {
@@ -85,11 +95,13 @@ func runOnce(ctx context.Context, cfg Config, work func(ctx context.Context) err
 		mu       sync.Mutex
 	)
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   cfg.LeaseDuration,
-		RenewDeadline:   cfg.RenewDeadline,
-		RetryPeriod:     cfg.RetryPeriod,
-		ReleaseOnCancel: true,
+		Lock:          lock,
+		LeaseDuration: cfg.LeaseDuration,
+		RenewDeadline: cfg.RenewDeadline,
+		RetryPeriod:   cfg.RetryPeriod,
+		// Released by hand below: client-go's release would fail, and log
+		// an error, once the work has deleted the Lease and its own RBAC.
+		ReleaseOnCancel: false,
 		Name:            cfg.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(wctx context.Context) {
@@ -127,8 +139,39 @@ func runOnce(ctx context.Context, cfg Config, work func(ctx context.Context) err
 	<-workDone
 	mu.Lock()
 	defer mu.Unlock()
+	if errors.Is(workErr, ErrRemovedByWork) {
+		return nil
+	}
 	if workErr != nil && errors.Is(workErr, context.Canceled) && ctx.Err() == nil {
 		return ErrLost
 	}
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer rcancel()
+	if err := release(rctx, lock, cfg.Identity); err != nil {
+		// Harmless: a successor waits at most one lease duration.
+		cfg.Logger.Warn("failed to release the sentinel lease", zap.Error(err))
+	}
 	return workErr
+}
+
+// release gives up the Lease if this process still holds it, the way
+// client-go does: an empty holder and a one-second duration.
+func release(ctx context.Context, lock *resourcelock.LeaseLock, identity string) error {
+	rec, _, err := lock.Get(ctx)
+	if err != nil {
+		return fmt.Errorf("failed to read lease %s: %w", lock.Describe(), err)
+	}
+	if rec.HolderIdentity != identity {
+		return nil
+	}
+	now := metav1.NewTime(time.Now())
+	if err := lock.Update(ctx, resourcelock.LeaderElectionRecord{
+		LeaderTransitions:    rec.LeaderTransitions,
+		LeaseDurationSeconds: 1,
+		RenewTime:            now,
+		AcquireTime:          now,
+	}); err != nil {
+		return fmt.Errorf("failed to release lease %s: %w", lock.Describe(), err)
+	}
+	return nil
 }

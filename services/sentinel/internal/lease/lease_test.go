@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
@@ -79,5 +80,43 @@ func TestCancelledWhileWaiting(t *testing.T) {
 func TestRequiresSettings(t *testing.T) {
 	if err := Run(context.Background(), Config{}, func(context.Context) error { return nil }); err == nil {
 		t.Fatal("Run() accepted an empty Config")
+	}
+}
+
+func TestReleasedAfterWork(t *testing.T) {
+	client := fake.NewClientset()
+	c := cfg(client, "first")
+	c.LeaseDuration = time.Minute // a successor could not wait for expiry
+	c.RenewDeadline = 40 * time.Second
+	if err := Run(context.Background(), c, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	second := c
+	second.Identity = "second"
+	ran := false
+	if err := Run(ctx, second, func(context.Context) error { ran = true; return nil }); err != nil || !ran {
+		t.Fatalf("successor: err=%v ran=%v; want the released lease taken at once", err, ran)
+	}
+}
+
+func TestNotReleasedWhenRemovedByWork(t *testing.T) {
+	client := fake.NewClientset()
+	c := cfg(client, "a")
+	err := Run(context.Background(), c, func(ctx context.Context) error {
+		if err := client.CoordinationV1().Leases("ns").Delete(ctx, "r-sentinel", metav1.DeleteOptions{}); err != nil {
+			return err
+		}
+		client.ClearActions()
+		return ErrRemovedByWork
+	})
+	if err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetResource().Resource == "leases" {
+			t.Fatalf("touched the lease after the work removed it: %s", a.GetVerb())
+		}
 	}
 }
