@@ -44,10 +44,12 @@ type Deps struct {
 // Result says what the hand-off did.
 type Result struct {
 	PlanCreated bool
-	PlanUID     string
-	JobCreated  bool
-	JobUID      string
-	Objects     int
+	// PlanReplaced: a stale plan (of an earlier install) was replaced.
+	PlanReplaced bool
+	PlanUID      string
+	JobCreated   bool
+	JobUID       string
+	Objects      int
 }
 
 // Run performs the hand-off.
@@ -114,6 +116,7 @@ func ensurePlan(ctx context.Context, cfg config.Config, d Deps, marker string, r
 		if err := cms.Delete(ctx, existing.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("failed to delete stale plan %s/%s: %w", cfg.Namespace, cfg.PlanConfigMap, err)
 		}
+		res.PlanReplaced = true
 	case apierrors.IsNotFound(err):
 	default:
 		return fmt.Errorf("failed to get plan ConfigMap %s/%s: %w", cfg.Namespace, cfg.PlanConfigMap, err)
@@ -206,11 +209,19 @@ func finished(job *batchv1.Job) bool {
 }
 
 // ensureJob creates the sentinel Job unless one is running; a finished Job
-// (a sentinel that stood down or timed out earlier) is replaced.
+// (a sentinel that stood down or timed out earlier) is replaced, and so is a
+// running one when the plan was just replaced: that sentinel works on the
+// stale plan of an earlier install and would only stand down (it checks the
+// install marker before every delete), leaving this removal undone.
 func ensureJob(ctx context.Context, cfg config.Config, d Deps, job *batchv1.Job, res *Result) error {
 	jobs := d.Client.BatchV1().Jobs(cfg.Namespace)
 	existing, err := jobs.Get(ctx, job.Name, metav1.GetOptions{})
 	switch {
+	case err == nil && !finished(existing) && res.PlanReplaced:
+		d.Logger.Info("replacing a sentinel Job that works on a stale plan", zap.String("job", job.Name), zap.String("uid", string(existing.UID)))
+		if err := deleteAndWait(ctx, d, jobs.Delete, jobs.Get, existing.Name, existing.UID); err != nil {
+			return err
+		}
 	case err == nil && !finished(existing):
 		d.Logger.Info("the sentinel Job is already running; leaving it", zap.String("job", job.Name), zap.String("uid", string(existing.UID)))
 		res.JobUID = string(existing.UID)
@@ -241,7 +252,7 @@ func deleteAndWait(ctx context.Context, d Deps,
 	name string, uid types.UID) error {
 	bg := metav1.DeletePropagationBackground
 	if err := del(ctx, name, metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete finished Job %s: %w", name, err)
+		return fmt.Errorf("failed to delete Job %s: %w", name, err)
 	}
 	for {
 		j, err := get(ctx, name, metav1.GetOptions{})

@@ -170,3 +170,24 @@ func TestHandoffRejectsBadTemplate(t *testing.T) {
 		})
 	}
 }
+
+// A sentinel still running on an earlier install's plan (it missed the
+// re-install) would stand down and leave this removal undone: replace it.
+func TestHandoffReplacesRunningJobOfStalePlan(t *testing.T) {
+	c := fixture.New(t)
+	c.AddRelease(t)
+	stale := &plan.Plan{Release: fixture.Release, Namespace: fixture.NS, DriverName: fixture.Driver, PartOf: "meshcsi", MarkerUID: "uid-marker-0"}
+	c.AddPlan(t, stale, "uid-stale-plan")
+	c.AddJob(t, "uid-running")
+	res, err := handoff.Run(context.Background(), cfg(), deps(c, template))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PlanReplaced || !res.JobCreated || res.JobUID == "uid-running" {
+		t.Fatalf("hand-off = %+v; want the stale plan and its running Job replaced", res)
+	}
+	job, err := c.Client.BatchV1().Jobs(fixture.NS).Get(context.Background(), "meshcsi-sentinel", metav1.GetOptions{})
+	if err != nil || job.UID == "uid-running" {
+		t.Fatalf("Job = %v, %v; want a new one", job, err)
+	}
+}
