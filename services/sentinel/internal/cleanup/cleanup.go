@@ -188,6 +188,10 @@ func (s *Sentinel) Run(ctx context.Context) (report.Summary, error) {
 		s.summary.Blockers = s.nodes.Mark(s.tracker.Blockers())
 		s.summary.Waited = s.waited()
 		s.summary.Message = fmt.Sprintf("timeout %s reached with %d pods still using %s; nothing more was deleted", s.cfg.Timeout, len(s.summary.Blockers), s.cfg.DriverName)
+		if len(s.summary.Blockers) == 0 {
+			// Timed out after the wait for users, on the driver's own pods.
+			s.summary.Message = fmt.Sprintf("timeout %s reached (%v); nothing more was deleted", s.cfg.Timeout, err)
+		}
 		s.reporter.Event(corev1.EventTypeWarning, report.ReasonTimedOut, s.summary.Message+"; "+report.WaitingMessage(s.summary.Blockers))
 		s.reporter.Final(s.summary)
 		return s.summary, ErrTimeout
@@ -377,7 +381,7 @@ func (s *Sentinel) waitPodsOf(ctx context.Context, ds plan.Object) error {
 		case <-ctx.Done():
 			return fmt.Errorf("stopped while waiting for the pods of %s: %w", ds, context.Cause(ctx))
 		case <-deadline:
-			return ErrTimeout
+			return fmt.Errorf("%w: %d pods of %s have not gone", ErrTimeout, n, ds)
 		case <-ticker.C():
 			s.d.Logger.Info(fmt.Sprintf("waiting for %d pods of %s to go", n, ds), zap.Int("pods", n))
 		case <-changed:

@@ -317,6 +317,30 @@ func TestWaitsForDaemonSetPods(t *testing.T) {
 	}
 }
 
+func TestTimeoutWhileWaitingForDaemonSetPods(t *testing.T) {
+	yes := true
+	dsPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: "meshcsi-driver-x", UID: "p1",
+		OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "meshcsi-driver", UID: "uid-ds", Controller: &yes}}}}
+	fc := clocktesting.NewFakeClock(time.Now())
+	h := setup(t, fc, time.Minute, dsPod)
+	h.start(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for len(deletes(h.c.Mutations())) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("DaemonSet not deleted: %v", h.c.Mutations())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	fc.Step(2 * time.Minute)
+	h.wait(t)
+	if !errors.Is(h.err, cleanup.ErrTimeout) || !strings.Contains(h.summary.Message, "pods of") || strings.Contains(h.summary.Message, "0 pods still using") {
+		t.Fatalf("Run() = %v, message %q; want a timeout naming the DaemonSet's pods", h.err, h.summary.Message)
+	}
+	if got := deletes(h.c.Mutations()); len(got) != 2 {
+		t.Fatalf("deleted more after the timeout: %v", got)
+	}
+}
+
 func TestNoPlan(t *testing.T) {
 	c := fixture.New(t)
 	s, err := cleanup.New(fixture.Config(), cleanup.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clock.RealClock{}, Logger: zap.NewNop()})
