@@ -311,12 +311,8 @@ func (s *Sentinel) waitClear(ctx context.Context, what string) error {
 	var lastReport time.Time
 	ticker := s.d.Clock.NewTicker(s.cfg.ReportInterval)
 	defer ticker.Stop()
-	var deadline <-chan time.Time
-	if !s.deadline.IsZero() {
-		t := s.d.Clock.NewTimer(s.deadline.Sub(s.d.Clock.Now()))
-		defer t.Stop()
-		deadline = t.C()
-	}
+	deadline, stopDeadline := s.deadlineTimer()
+	defer stopDeadline()
 	for {
 		podsChanged := s.tracker.Changed()
 		markerChanged := s.marker.Changed()
@@ -356,16 +352,22 @@ func (s *Sentinel) waitClear(ctx context.Context, what string) error {
 	}
 }
 
+// deadlineTimer returns a channel that fires at the --timeout deadline (nil,
+// which never fires, without one) and a function that stops its timer.
+func (s *Sentinel) deadlineTimer() (<-chan time.Time, func()) {
+	if s.deadline.IsZero() {
+		return nil, func() {}
+	}
+	t := s.d.Clock.NewTimer(s.deadline.Sub(s.d.Clock.Now()))
+	return t.C(), func() { t.Stop() }
+}
+
 // waitPodsOf waits until no pod is controlled by the DaemonSet ds.
 func (s *Sentinel) waitPodsOf(ctx context.Context, ds plan.Object) error {
 	ticker := s.d.Clock.NewTicker(s.cfg.ReportInterval)
 	defer ticker.Stop()
-	var deadline <-chan time.Time
-	if !s.deadline.IsZero() {
-		t := s.d.Clock.NewTimer(s.deadline.Sub(s.d.Clock.Now()))
-		defer t.Stop()
-		deadline = t.C()
-	}
+	deadline, stopDeadline := s.deadlineTimer()
+	defer stopDeadline()
 	for {
 		changed := s.tracker.Changed()
 		markerChanged := s.marker.Changed()
