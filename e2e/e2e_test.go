@@ -108,9 +108,10 @@ func step(t *testing.T, name string, f func(t *testing.T, ctx context.Context)) 
 	return ok
 }
 
-// TestE2E runs the cases in an order that reuses installs: 1, 2, 3 and 7 on
-// one install, 4 uninstalls it, 5 installs and uninstalls in OpenShift mode,
-// 6 re-installs while the sentinel waits and finally uninstalls.
+// TestE2E runs the cases in the order of their numbers, which reuses
+// installs: 1 to 4 share one install, 5 uninstalls it, 6 installs and
+// uninstalls in OpenShift mode, 7 re-installs while the sentinel waits and
+// finally uninstalls. A new case gets the next number and its own file.
 func TestE2E(t *testing.T) {
 	ctx := context.Background()
 	if err := suite.EnsureWorkloadNamespace(ctx, workloads); err != nil {
@@ -123,10 +124,10 @@ func TestE2E(t *testing.T) {
 		{"1 install: driver ready, socket read-only, unknown source", caseInstall},
 		{"2 pod deletion unpublishes, no mount left", casePodDeletion},
 		{"3 Prometheus scrapes the driver by its annotations", casePrometheus},
-		{"7 driver pod restarted while workloads run", caseDriverRestart},
-		{"4 helm uninstall hands off to the sentinel", caseUninstall},
-		{"5 OpenShift mode: SCCs created, then removed", caseOpenShift},
-		{"6 re-install while the sentinel waits", caseReinstall},
+		{"4 driver pod restarted while workloads run", caseDriverRestart},
+		{"5 helm uninstall hands off to the sentinel", caseUninstall},
+		{"6 OpenShift mode: SCCs created, then removed", caseOpenShift},
+		{"7 re-install while the sentinel waits", caseReinstall},
 	}
 	for i, c := range cases {
 		if !step(t, c.name, c.f) {
