@@ -4,69 +4,106 @@ package mount_test
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount/mounttest"
 )
 
 // The tests in this file make real mounts and need root (see RequireRoot).
+// After every scenario the driver's published count is held against the
+// mount table (mounttest.AssertPublished).
 
-func setup(t *testing.T) (m *mount.Linux, kd, src, target string) {
+type env struct {
+	m          *mount.Linux
+	kd, pods   string
+	src, other string
+	sources    []mount.Source
+}
+
+func newEnv(t *testing.T, vols ...string) *env {
 	t.Helper()
 	tc.RequireRoot(t)
-	kd = tc.KubeletDir(t, "vol")
-	src = filepath.Join(t.TempDir(), "agent")
-	if err := os.Mkdir(src, 0o755); err != nil {
+	e := &env{kd: tc.KubeletDir(t, vols...)}
+	e.pods = filepath.Join(e.kd, "pods")
+	base := tc.TempDir(t, "src")
+	e.src = filepath.Join(base, "agent")
+	e.other = filepath.Join(base, "other")
+	for _, d := range []string{e.src, e.other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(e.src, "agent.sock"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "agent.sock"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m, err := mount.NewLinux(filepath.Join(kd, "pods"))
+	e.sources = []mount.Source{{Name: "agent", Path: e.src}, {Name: "other", Path: e.other}}
+	e.m = e.restart(t)
+	return e
+}
+
+// restart builds a new Mounter, as a restarted driver does, and recovers.
+func (e *env) restart(t *testing.T) *mount.Linux {
+	t.Helper()
+	m, err := mount.NewLinux(mount.Config{PodsDir: e.pods, Sources: e.sources})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, kd, src, tc.Target(kd, "vol")
+	if _, err := m.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	e.m = m
+	return m
+}
+
+func (e *env) assertCount(t *testing.T) {
+	t.Helper()
+	mounttest.AssertPublished(t, e.m.Published(), e.pods, e.sources)
+}
+
+// bindRO makes a read-only, nosuid, nodev, noexec bind mount of src on dst
+// the way an older meshcsi did (mount(2) and a remount).
+func bindRO(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("", dst, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func isMountRoot(p string) bool {
+	var stx unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx) != nil {
+		return false
+	}
+	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
 }
 
 func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
-	m, kd, src, target := setup(t)
-	if st, err := m.State(target); err != nil || st.Exists {
-		t.Fatalf("State before = %+v, %v", st, err)
+	e := newEnv(t, "vol")
+	target := tc.Target(e.kd, "vol")
+	if r, err := e.m.Publish("agent", target); err != nil || r.Outcome != mount.Mounted || r.Delta != 1 || r.Source != "agent" {
+		t.Fatalf("Publish = %+v, %v", r, err)
 	}
-	id, err := m.SourceID(src)
-	if err != nil {
-		t.Fatal(err)
+	e.assertCount(t)
+	if r, err := e.m.Publish("agent", target); err != nil || r.Outcome != mount.AlreadyMounted || r.Delta != 0 {
+		t.Fatalf("second Publish = %+v, %v", r, err)
 	}
-	if out, err := m.Publish(src, id, target); err != nil || out != mount.Mounted {
-		t.Fatalf("Publish = %v, %v", out, err)
-	}
-	if out, err := m.Publish(src, id, target); err != nil || out != mount.AlreadyMounted {
-		t.Fatalf("second Publish = %v, %v", out, err)
-	}
-	if _, err := m.Publish(src, mount.ID{Dev: 1, Ino: 1}, target); !errors.Is(err, mount.ErrOtherSource) {
-		t.Fatalf("Publish of another source = %v", err)
-	}
-	if m.Legacy() {
-		t.Log("kernel lacks the new mount API; fallback in use")
-	}
-	st, err := m.State(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !st.Mounted || !st.Secure || st.Root != id {
-		t.Fatalf("State = %+v, want mounted, secure, root %+v", st, id)
+	if _, err := e.m.Publish("other", target); !errors.Is(err, mount.ErrOtherSource) {
+		t.Fatalf("Publish of another source = %v, want ErrOtherSource", err)
 	}
 	if _, err := os.Stat(filepath.Join(target, "agent.sock")); err != nil {
 		t.Fatalf("source content not visible: %v", err)
 	}
-	err = os.WriteFile(filepath.Join(target, "new"), nil, 0o644)
-	if !errors.Is(err, unix.EROFS) {
+	if err := os.WriteFile(filepath.Join(target, "new"), nil, 0o644); !errors.Is(err, unix.EROFS) {
 		t.Fatalf("write into target = %v, want EROFS", err)
 	}
 	var sfs unix.Statfs_t
@@ -77,129 +114,111 @@ func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
 	if sfs.Flags&want != want {
 		t.Fatalf("mount flags %#x lack ro,nosuid,nodev,noexec", sfs.Flags)
 	}
-	// The source stays writable.
-	if err := os.WriteFile(filepath.Join(src, "w"), nil, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.src, "w"), nil, 0o644); err != nil {
 		t.Fatalf("source became read-only: %v", err)
 	}
-	// Stack two more mounts, as an older driver would have, then unwind.
+	// Stack two more mounts of ours, as a peer replaying publish would.
 	for i := 0; i < 2; i++ {
-		if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
-			t.Fatal(err)
-		}
+		bindRO(t, e.src, target)
 	}
-	if got := len(tc.MountsBelow(t, kd)); got != 3 {
-		t.Fatalf("stacked %d mounts, want 3", got)
-	}
-	n, root, err := m.Unpublish(target)
-	if err != nil || n != 3 || root != id {
-		t.Fatalf("Unpublish = %d, %v; want 3 unmounts", n, err)
+	e.assertCount(t)
+	r, err := e.m.Unpublish(target)
+	if err != nil || r.Unmounted != 3 || r.Outcome != mount.Unmounted || r.Source != "agent" || r.Delta != -1 {
+		t.Fatalf("Unpublish = %+v, %v; want 3 unmounts of agent", r, err)
 	}
 	if _, err := os.Lstat(target); !os.IsNotExist(err) {
 		t.Fatalf("target still exists: %v", err)
 	}
-	if got := tc.MountsBelow(t, kd); len(got) != 0 {
+	if got := tc.MountsBelow(t, e.kd); len(got) != 0 {
 		t.Fatalf("left mounts %v", got)
 	}
+	e.assertCount(t)
 	// Unpublishing again, or an unmounted directory, is fine.
-	if n, _, err := m.Unpublish(target); err != nil || n != 0 {
-		t.Fatalf("second Unpublish = %d, %v", n, err)
+	if r, err := e.m.Unpublish(target); err != nil || r.Outcome != mount.NothingMounted || r.Delta != 0 {
+		t.Fatalf("second Unpublish = %+v, %v", r, err)
 	}
 	if err := os.Mkdir(target, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if n, _, err := m.Unpublish(target); err != nil || n != 0 {
-		t.Fatalf("Unpublish of a plain dir = %d, %v", n, err)
+	if r, err := e.m.Unpublish(target); err != nil || r.Unmounted != 0 {
+		t.Fatalf("Unpublish of a plain dir = %+v, %v", r, err)
 	}
-}
-
-func TestRootSecureFixesWritableMount(t *testing.T) {
-	m, _, src, target := setup(t)
-	if err := os.Mkdir(target, 0o750); err != nil {
-		t.Fatal(err)
+	if _, err := os.Lstat(target); !os.IsNotExist(err) {
+		t.Fatalf("empty target directory left: %v", err)
 	}
-	if err := unix.Mount(src, target, "", unix.MS_BIND, ""); err != nil {
-		t.Fatal(err)
-	}
-	st, err := m.State(target)
-	if err != nil || !st.Mounted || st.Secure {
-		t.Fatalf("State = %+v, %v; want a writable mount", st, err)
-	}
-	id, err := m.SourceID(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := m.Publish(src, id, target); err != nil || out != mount.MadeSecure {
-		t.Fatalf("Publish over a writable mount = %v, %v", out, err)
-	}
-	if st, _ := m.State(target); !st.Secure {
-		t.Fatalf("Secure left %+v", st)
-	}
-	if _, _, err := m.Unpublish(target); err != nil {
-		t.Fatal(err)
-	}
+	e.assertCount(t)
 }
 
 func TestRootRefusesSymlinksAndRollsBack(t *testing.T) {
-	m, kd, src, target := setup(t)
-	outside := t.TempDir()
-	link := filepath.Join(filepath.Dir(target), "link")
-	if err := os.Symlink(outside, link); err != nil {
+	e := newEnv(t, "vol")
+	target := tc.Target(e.kd, "vol")
+	outside := tc.TempDir(t, "outside")
+	volDir := filepath.Dir(filepath.Dir(target)) // .../kubernetes.io~csi
+	if err := os.Symlink(outside, filepath.Join(volDir, "link")); err != nil {
 		t.Fatal(err)
 	}
-	id, err := m.SourceID(src)
-	if err != nil {
+	if err := os.Symlink(outside, filepath.Join(filepath.Dir(target), "mount")); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{link, filepath.Join(link, "mount")} {
-		if _, err := m.Publish(src, id, p); !errors.Is(err, mount.ErrSymlink) {
+	for _, p := range []string{filepath.Join(volDir, "link", "mount"), target} {
+		if _, err := e.m.Publish("agent", p); !errors.Is(err, mount.ErrSymlink) {
 			t.Fatalf("Publish(%s) = %v, want ErrSymlink", p, err)
 		}
-		if _, err := m.State(p); !errors.Is(err, mount.ErrSymlink) {
-			t.Fatalf("State(%s) = %v, want ErrSymlink", p, err)
+		if _, err := e.m.Unpublish(p); !errors.Is(err, mount.ErrSymlink) {
+			t.Fatalf("Unpublish(%s) = %v, want ErrSymlink", p, err)
 		}
 	}
 	if ents, _ := os.ReadDir(outside); len(ents) != 0 {
 		t.Fatalf("symlink target got %v", ents)
 	}
+	if err := os.Remove(target); err != nil {
+		t.Fatal(err)
+	}
 	// A missing parent is reported, and nothing is created.
-	orphan := filepath.Join(kd, "pods", "nouid", "volumes", "x", "mount")
-	if _, err := m.Publish(src, id, orphan); !errors.Is(err, mount.ErrNoParent) {
+	orphan := tc.Target(e.kd, "nothere")
+	if _, err := e.m.Publish("agent", orphan); !errors.Is(err, mount.ErrNoParent) {
 		t.Fatalf("Publish without parent = %v", err)
 	}
 	// A failing mount (missing source) removes the directory it created.
-	if _, err := m.Publish(filepath.Join(src, "missing"), id, target); err == nil {
-		t.Fatal("Publish of a missing source succeeded")
+	if err := os.Rename(e.src, e.src+".away"); err != nil {
+		t.Fatal(err)
+	}
+	var se *mount.SourceError
+	if _, err := e.m.Publish("agent", target); !errors.As(err, &se) || !errors.Is(err, fs.ErrNotExist) || se.Name != "agent" {
+		t.Fatalf("Publish of a missing source = %v, want a SourceError wrapping fs.ErrNotExist", err)
 	}
 	if _, err := os.Lstat(target); !os.IsNotExist(err) {
 		t.Fatalf("failed publish left the target: %v", err)
 	}
-	if got := tc.MountsBelow(t, kd); len(got) != 0 {
+	if got := tc.MountsBelow(t, e.kd); len(got) != 0 {
 		t.Fatalf("left mounts %v", got)
 	}
+	e.assertCount(t)
 }
 
 // TestRootKubeletDirBehindSymlink: the kubelet directory itself may be a
 // link (some distributions move it); only links below the pods directory are
 // refused.
 func TestRootKubeletDirBehindSymlink(t *testing.T) {
-	_, kd, src, _ := setup(t)
+	e := newEnv(t, "vol")
 	link := filepath.Join(tc.TempDir(t, "link"), "kubelet")
-	if err := os.Symlink(kd, link); err != nil {
+	if err := os.Symlink(e.kd, link); err != nil {
 		t.Fatal(err)
 	}
-	m, err := mount.NewLinux(filepath.Join(link, "pods"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, err := m.SourceID(src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e.pods = filepath.Join(link, "pods")
+	e.restart(t)
 	target := tc.Target(link, "vol")
-	if out, err := m.Publish(src, id, target); err != nil || out != mount.Mounted {
-		t.Fatalf("Publish through a linked kubelet dir = %v, %v", out, err)
+	if r, err := e.m.Publish("agent", target); err != nil || r.Outcome != mount.Mounted {
+		t.Fatalf("Publish through a linked kubelet dir = %+v, %v", r, err)
 	}
-	if n, _, err := m.Unpublish(target); err != nil || n != 1 {
-		t.Fatalf("Unpublish = %d, %v", n, err)
+	e.assertCount(t)
+	// A restarted driver finds it under the configured (linked) path.
+	e.restart(t)
+	if got := e.m.Published(); got["agent"] != 1 {
+		t.Fatalf("after restart Published = %v", got)
 	}
+	if r, err := e.m.Unpublish(target); err != nil || r.Unmounted != 1 || r.Delta != -1 {
+		t.Fatalf("Unpublish = %+v, %v", r, err)
+	}
+	e.assertCount(t)
 }

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // FuzzPublishValidation feeds mutated publish requests (seeded with the

@@ -19,7 +19,7 @@ import (
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/metrics"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 const kd = "/var/lib/kubelet"
@@ -34,8 +34,8 @@ type fixture struct {
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	fake := mount.NewFake()
-	fake.Sources["/run/agent"] = mount.ID{Dev: 1, Ino: 10}
-	fake.Sources["/run/other"] = mount.ID{Dev: 1, Ino: 11}
+	fake.Sources[tc.Source] = mount.ID{Dev: 1, Ino: 10}
+	fake.Sources["other"] = mount.ID{Dev: 1, Ino: 11}
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, []string{tc.Source, tc.MissingSource, "other"})
 	if err != nil {
@@ -135,14 +135,14 @@ func TestPublishUnpublish(t *testing.T) {
 	_, err := f.svc.NodePublishVolume(context.Background(), other)
 	assertCode(t, err, codes.AlreadyExists, "target_path")
 
-	// A writable mount with the same source is made read-only.
-	f.fake.Insecure[req.TargetPath] = true
-	if _, err := f.svc.NodePublishVolume(context.Background(), req); err != nil {
-		t.Fatal(err)
-	}
-	if f.fake.Insecure[req.TargetPath] {
-		t.Fatal("publish left a writable mount")
-	}
+	// Something the driver did not make at a target is refused and left.
+	foreign := tc.Publish(kd, "vol2")
+	f.fake.Foreign[foreign.TargetPath] = "writable, suid, dev or exec mount of source agent"
+	_, err = f.svc.NodePublishVolume(context.Background(), foreign)
+	assertCode(t, err, codes.FailedPrecondition, "writable")
+	_, err = f.svc.NodeUnpublishVolume(context.Background(), &csi.NodeUnpublishVolumeRequest{VolumeId: foreign.VolumeId, TargetPath: foreign.TargetPath})
+	assertCode(t, err, codes.FailedPrecondition, "writable")
+	delete(f.fake.Foreign, foreign.TargetPath)
 
 	un := &csi.NodeUnpublishVolumeRequest{VolumeId: req.VolumeId, TargetPath: req.TargetPath}
 	for i := 0; i < 2; i++ {
@@ -171,8 +171,8 @@ func TestPublishUnpublish(t *testing.T) {
 			unpublished++
 		}
 	}
-	if published != 4 || unpublished != 2 {
-		t.Fatalf("logged %d publishes and %d unpublishes, want 4 and 2", published, unpublished)
+	if published != 3 || unpublished != 2 {
+		t.Fatalf("logged %d publishes and %d unpublishes, want 3 and 2", published, unpublished)
 	}
 }
 
@@ -274,7 +274,7 @@ func TestIdentityAndInfo(t *testing.T) {
 	if got := testutil.ToFloat64(f.svc.metrics.ReadyGauge(tc.MissingSource)); got != 0 {
 		t.Fatalf("source_ready{gone} = %v", got)
 	}
-	f.fake.Sources["/run/gone"] = mount.ID{Dev: 1, Ino: 12}
+	f.fake.Sources[tc.MissingSource] = mount.ID{Dev: 1, Ino: 12}
 	p, _ = f.svc.Probe(ctx, nil)
 	if !p.Ready.Value {
 		t.Fatalf("Probe not ready: %v", f.svc.Ready())
@@ -287,8 +287,8 @@ func TestCountPublished(t *testing.T) {
 	f.fake.Mounts[a] = []mount.ID{{Dev: 1, Ino: 10}, {Dev: 1, Ino: 10}}
 	f.fake.Mounts[b] = []mount.ID{{Dev: 1, Ino: 11}}
 	f.fake.Mounts[tc.Target(kd, "c")] = []mount.ID{{Dev: 9, Ino: 9}}
-	got := f.svc.CountPublished([]string{a, a, b, tc.Target(kd, "c"), kd + "/pods/x"})
-	if got[tc.Source] != 1 || got["other"] != 1 || len(got) != 2 {
+	got, err := f.svc.CountPublished()
+	if err != nil || got[tc.Source] != 1 || got["other"] != 1 || len(got) != 2 {
 		t.Fatalf("CountPublished = %v", got)
 	}
 	if v := testutil.ToFloat64(f.svc.metrics.PublishedGauge(tc.Source)); v != 1 {

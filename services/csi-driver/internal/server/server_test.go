@@ -27,7 +27,7 @@ import (
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // Every test in this file whose name starts with TestRoot makes real bind
@@ -74,7 +74,7 @@ type running struct {
 
 func (e *env) start(t *testing.T) *running {
 	t.Helper()
-	m, err := mount.NewLinux(e.cfg.PodsDir())
+	m, err := mount.NewLinux(mountConfig(e.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,15 +356,18 @@ func TestRootStackedMountsAreUnwound(t *testing.T) {
 	if _, err := client.NodePublishVolume(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 3; i++ { // what a peer left after kubelet restarts
+	for i := 0; i < 3; i++ { // what an older instance stacked after kubelet restarts
 		if err := unix.Mount(e.src, req.TargetPath, "", unix.MS_BIND, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mount("", req.TargetPath, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if m := tc.MountsBelow(t, e.kd); len(m) != 4 {
 		t.Fatalf("stacked %d mounts, want 4", len(m))
 	}
-	// A replayed publish adds nothing; the top mount is made read-only.
+	// A replayed publish adds nothing.
 	if _, err := client.NodePublishVolume(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
@@ -466,7 +469,7 @@ func TestSocketsAreStaleSafeAndPrivate(t *testing.T) {
 	if err := os.WriteFile(e.cfg.Endpoint, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m, _ := mount.NewLinux(e.cfg.PodsDir())
+	m, _ := mount.NewLinux(mountConfig(e.cfg))
 	srv, err := server.New(server.Options{Config: e.cfg, Logger: zap.NewNop(), Registry: prometheus.NewRegistry(), Mounter: m})
 	if err != nil {
 		t.Fatal(err)
@@ -502,4 +505,13 @@ func TestProbeAndIdentityOverSocket(t *testing.T) {
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("NodeGetVolumeStats = %v, want Unimplemented", err)
 	}
+}
+
+// mountConfig is the mounter configuration main builds from cfg.
+func mountConfig(cfg config.Config) mount.Config {
+	c := mount.Config{PodsDir: cfg.PodsDir()}
+	for _, s := range cfg.Sources {
+		c.Sources = append(c.Sources, mount.Source{Name: s.Name, Path: s.Dir})
+	}
+	return c
 }

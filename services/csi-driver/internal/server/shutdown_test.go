@@ -16,7 +16,7 @@ import (
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // blockingMounter holds Publish until release is closed.
@@ -26,10 +26,10 @@ type blockingMounter struct {
 	release chan struct{}
 }
 
-func (b *blockingMounter) Publish(source string, want mount.ID, target string) (mount.Outcome, error) {
+func (b *blockingMounter) Publish(source, target string) (mount.Result, error) {
 	close(b.entered)
 	<-b.release
-	return b.Fake.Publish(source, want, target)
+	return b.Fake.Publish(source, target)
 }
 
 // TestShutdownFinishesInFlightCalls cancels the server while a publish is in
@@ -39,7 +39,7 @@ func TestShutdownFinishesInFlightCalls(t *testing.T) {
 	dir := tc.TempDir(t, "shut")
 	kd := filepath.Join(dir, "kubelet")
 	fake := mount.NewFake()
-	fake.Sources["/run/agent"] = mount.ID{Dev: 1, Ino: 2}
+	fake.Sources[tc.Source] = mount.ID{Dev: 1, Ino: 2}
 	m := &blockingMounter{Fake: fake, entered: make(chan struct{}), release: make(chan struct{})}
 	cfg := config.Config{
 		Endpoint: filepath.Join(dir, "csi.sock"), DriverName: "csi.meshcsi.io", NodeID: "n",

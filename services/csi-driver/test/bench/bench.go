@@ -1,11 +1,5 @@
-// Package bench measures the real driver binary the way the kubelet uses it:
-// a new gRPC connection over the Unix socket for every call,
-// NodePublishVolume + NodeUnpublishVolume pairs, sequential and 8-way
-// concurrent, with and without 1,000 unrelated bind mounts on the machine.
-// In the same run it measures the floor (a no-op gRPC server in its own
-// process, reached the same way, plus the bare mount syscalls), the resident
-// memory of the driver and of that bare server after the same calls, and the
-// time from exec to the first successful Probe. It needs root.
+//go:build linux
+
 package bench
 
 import (
@@ -28,6 +22,9 @@ import (
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"github.com/moby/sys/mountinfo"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -537,17 +534,17 @@ func cleanupRoot(root string) {
 }
 
 func mountsBelow(dir string) []string {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return nil
 	}
 	var out []string
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
-			out = append(out, f[4])
+	for _, m := range mps {
+		if m.Mountpoint != dir {
+			out = append(out, m.Mountpoint)
 		}
 	}
+	sort.Strings(out)
 	return out
 }
 
@@ -709,28 +706,22 @@ func serverMeans(addr string) (publish, unpublish float64) {
 		return 0, 0
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		return 0, 0
 	}
-	vals := map[string]float64{}
-	for _, l := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(l, "meshcsi_csi_operation_duration_seconds_sum") && !strings.HasPrefix(l, "meshcsi_csi_operation_duration_seconds_count") {
+	means := map[string]float64{}
+	for _, m := range mfs["meshcsi_csi_operation_duration_seconds"].GetMetric() {
+		h := m.GetHistogram()
+		if h.GetSampleCount() == 0 {
 			continue
 		}
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "method" {
+				means[l.GetValue()] = h.GetSampleSum() / float64(h.GetSampleCount()) * 1e6
+			}
 		}
-		v, _ := strconv.ParseFloat(f[1], 64)
-		vals[f[0]] = v
 	}
-	mean := func(m string) float64 {
-		c := vals[`meshcsi_csi_operation_duration_seconds_count{method="`+m+`"}`]
-		if c == 0 {
-			return 0
-		}
-		return vals[`meshcsi_csi_operation_duration_seconds_sum{method="`+m+`"}`] / c * 1e6
-	}
-	return mean("NodePublishVolume"), mean("NodeUnpublishVolume")
+	return means["NodePublishVolume"], means["NodeUnpublishVolume"]
 }

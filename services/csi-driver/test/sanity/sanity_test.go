@@ -1,14 +1,14 @@
-package sanitytest
+package sanity_test
 
 import (
 	"context"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/kubernetes-csi/csi-test/v5/pkg/sanity"
@@ -19,19 +19,51 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/testcases"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
-// SkipStrings are the sanity specs skipped by name, with the reason. Every
+// skipStrings are the sanity specs skipped by name, with the reason. Every
 // other spec either runs or skips itself because the driver does not
 // advertise the capability it needs; the test logs each skip with sanity's
 // own reason, and docs/driver.md lists them.
-var SkipStrings = map[string]string{
+var skipStrings = map[string]string{
 	`\[Controller Server\]`: "the driver has no controller service: ephemeral inline volumes are never provisioned (the fake controller here only hands sanity a volume context)",
+}
+
+// mustPass pins, by name, the specs that apply to a node-only ephemeral
+// driver. The test fails when one of them does not pass (for instance when it
+// starts skipping itself) and when a spec not listed here passes (a csi-test
+// upgrade added one: review it and pin it).
+var mustPass = []string{
+	"Identity Service GetPluginCapabilities should return appropriate capabilities",
+	"Identity Service Probe should return appropriate information",
+	"Identity Service GetPluginInfo should return appropriate information",
+	"Node Service NodeGetCapabilities should return appropriate capabilities",
+	"Node Service NodeGetInfo should return appropriate values",
+	"Node Service NodePublishVolume should fail when no volume id is provided",
+	"Node Service NodePublishVolume should fail when no target path is provided",
+	"Node Service NodePublishVolume should fail when no volume capability is provided",
+	"Node Service NodeUnpublishVolume should fail when no volume id is provided",
+	"Node Service NodeUnpublishVolume should fail when no target path is provided",
+	"Node Service NodeUnpublishVolume should remove target path",
+}
+
+// asKubelet makes sanity's node calls look like the kubelet's for an inline
+// volume with readOnly: true, the only kind the driver publishes: csi-test
+// has no configuration for ephemeral inline volumes (v5.6.0 always sends
+// readonly=false), and the volume context comes from the fake controller.
+func asKubelet(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	if r, ok := req.(*csi.NodePublishVolumeRequest); ok {
+		r = proto.Clone(r).(*csi.NodePublishVolumeRequest)
+		r.Readonly = true
+		req = r
+	}
+	return invoker(ctx, method, req, reply, cc, opts...)
 }
 
 // fakeController stands in for the controller service sanity uses to obtain
@@ -110,7 +142,7 @@ func TestRootSanity(t *testing.T) {
 		DefaultSource: tc.Source,
 		KubeletDir:    kd,
 	}
-	m, err := mount.NewLinux(cfg.PodsDir())
+	m, err := mount.NewLinux(mount.Config{PodsDir: cfg.PodsDir(), Sources: []mount.Source{{Name: tc.Source, Path: src}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,16 +176,11 @@ func TestRootSanity(t *testing.T) {
 	csi.RegisterIdentityServer(g, fake)
 	go func() { _ = g.Serve(l) }()
 	t.Cleanup(g.Stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for _, err := os.Stat(cfg.Endpoint); err != nil; _, err = os.Stat(cfg.Endpoint) {
-		if time.Now().After(deadline) {
-			t.Fatal("driver socket did not appear")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	tc.WaitServing(t, cfg.Endpoint)
 
 	sc := sanity.NewTestConfig()
 	sc.Address = "unix://" + cfg.Endpoint
+	sc.DialOptions = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(asKubelet)}
 	sc.ControllerAddress = "unix://" + ctrlSock
 	sc.TargetPath = filepath.Join(volDir, "sanity")
 	sc.StagingPath = filepath.Join(kd, "plugins", "staging") // unused: no stage step
@@ -164,7 +191,7 @@ func TestRootSanity(t *testing.T) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	suite, reporter := ginkgo.GinkgoConfiguration()
 	reporter.NoColor = true
-	for re := range SkipStrings {
+	for re := range skipStrings {
 		suite.SkipStrings = append(suite.SkipStrings, re)
 	}
 	var report ginkgo.Report
@@ -201,8 +228,15 @@ func TestRootSanity(t *testing.T) {
 		t.Logf("skipped: %s", n)
 	}
 	t.Logf("%d sanity specs passed, %d skipped", len(ran), len(skipped))
-	if len(ran) < 10 {
-		t.Fatalf("only %d sanity specs ran", len(ran))
+	for _, n := range mustPass {
+		if !slices.Contains(ran, n) {
+			t.Errorf("pinned sanity spec did not pass: %s", n)
+		}
+	}
+	for _, n := range ran {
+		if !slices.Contains(mustPass, n) {
+			t.Errorf("sanity spec passed but is not pinned (add it to mustPass and docs/driver.md): %s", n)
+		}
 	}
 	if m := tc.MountsBelow(t, kd); len(m) != 0 {
 		t.Fatalf("sanity left mounts %v", m)

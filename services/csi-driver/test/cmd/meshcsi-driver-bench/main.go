@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command meshcsi-driver-bench benchmarks the meshcsi-driver binary over its
 // Unix socket as the kubelet drives it, against the floor measured in the
 // same run, and prints a table and one JSON line. It needs root.
@@ -10,7 +12,7 @@ import (
 	"os"
 
 	"github.com/meshcsi/meshcsi/libs/signals"
-	"github.com/meshcsi/meshcsi/services/csi-driver/internal/bench"
+	"github.com/meshcsi/meshcsi/services/csi-driver/test/bench"
 )
 
 func main() {

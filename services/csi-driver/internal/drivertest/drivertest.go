@@ -1,16 +1,22 @@
-// Package testcases holds what the driver's tests share: the hostile-input
+// Package drivertest holds what the driver's tests share: the hostile-input
 // list (used by unit tests with a fake mounter, by host integration tests
-// with real mounts and as the fuzz corpus seed), a valid request builder and
-// the root check. It is imported only by tests.
-package testcases
+// with real mounts and as the fuzz corpus seed), a valid request builder,
+// temporary kubelet directories that unmount what a test left, and the root
+// check. Like net/http/httptest it is test code: only _test.go files and the
+// test module import it.
+package drivertest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // PodUID is the pod directory used by the requests built here.
@@ -22,17 +28,18 @@ const Source = "agent"
 // MissingSource names a configured source whose directory does not exist.
 const MissingSource = "gone"
 
-// RequireRoot fails a test that needs root when CI=true and skips it
-// otherwise, so a developer without root can still run the unit tests.
+// RequireRoot fails a test that needs root when CI=true (CI must never skip
+// it silently) and skips it otherwise with a message saying how to run it,
+// so a developer without root can still run the unit tests.
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() == 0 {
 		return
 	}
 	if os.Getenv("CI") == "true" {
-		t.Fatal("this test needs root (CI=true)")
+		t.Fatal("this test makes real mounts and needs root, and CI=true: run `make test` as root")
 	}
-	t.Skip("this test needs root; skipped outside CI")
+	t.Skip("this test makes real mounts and needs root: run `make test` as root (CI=true turns this skip into a failure)")
 }
 
 // Target returns the target path the kubelet would pass for volume vol.
@@ -201,4 +208,25 @@ func TempDir(t testing.TB, prefix string) string {
 		}
 	})
 	return dir
+}
+
+// ServeTimeout is the generous deadline tests give a driver to start serving:
+// a correctness test must not fail because the machine is busy.
+const ServeTimeout = 60 * time.Second
+
+// WaitServing blocks until the CSI server at endpoint answers Probe: the
+// gRPC client waits for the connection to become ready (the server is then
+// serving both its sockets), so no test polls the file system for a socket.
+func WaitServing(t testing.TB, endpoint string) {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), ServeTimeout)
+	defer cancel()
+	if _, err := csi.NewIdentityClient(conn).Probe(ctx, &csi.ProbeRequest{}, grpc.WaitForReady(true)); err != nil {
+		t.Fatalf("the driver did not serve on %s: %v", endpoint, err)
+	}
 }
