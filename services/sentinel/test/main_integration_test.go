@@ -57,7 +57,9 @@ func mainErr(m *testing.M) int {
 	binPath = os.Getenv("MESHCSI_SENTINEL_BIN")
 	if binPath == "" {
 		binPath = filepath.Join(tmp, "meshcsi-sentinel")
-		build := exec.Command("go", "build", "-o", binPath, "../cmd/meshcsi-sentinel")
+		// The binary is the parent module's: build it from there.
+		build := exec.Command("go", "build", "-o", binPath, "./cmd/meshcsi-sentinel")
+		build.Dir = ".."
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "build:", err)
