@@ -51,7 +51,11 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
-	mounter, err := mount.NewLinux(cfg.PodsDir())
+	sources := make([]mount.Source, 0, len(cfg.Sources))
+	for _, s := range cfg.Sources {
+		sources = append(sources, mount.Source{Name: s.Name, Path: s.Dir})
+	}
+	mounter, err := mount.New(mount.Config{PodsDir: cfg.PodsDir(), Sources: sources, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -7,11 +7,12 @@ import (
 	"sync"
 )
 
-// Fake is an in-memory Mounter for unit tests. Targets whose path contains a
-// component listed in Symlinks fail with ErrSymlink.
+// Fake is an in-memory Mounter for unit tests of other packages. Targets
+// whose path contains a component listed in Symlinks fail with ErrSymlink.
 type Fake struct {
 	mu sync.Mutex
-	// Sources maps a source directory to its ID; a missing one does not exist.
+	// Sources maps a source name to the ID of its directory; a name not
+	// listed does not exist on the host.
 	Sources map[string]ID
 	// Symlinks lists path components that are symbolic links.
 	Symlinks map[string]bool
@@ -19,22 +20,28 @@ type Fake struct {
 	Mounts map[string][]ID
 	// Dirs holds the targets that exist as directories.
 	Dirs map[string]bool
-	// Insecure marks targets whose top mount is writable.
-	Insecure map[string]bool
+	// Foreign maps a target to what is there that the driver did not make
+	// (e.g. "tmpfs mount"); Publish and Unpublish fail with a
+	// *NotOursError naming it.
+	Foreign map[string]string
 	// PublishErr, when set, fails Publish.
 	PublishErr error
 	// Publishes counts Publish calls that mounted.
 	Publishes int
+	published map[string]string
 }
+
+var _ Mounter = (*Fake)(nil)
 
 // NewFake returns an empty Fake.
 func NewFake() *Fake {
 	return &Fake{
-		Sources:  map[string]ID{},
-		Symlinks: map[string]bool{},
-		Mounts:   map[string][]ID{},
-		Dirs:     map[string]bool{},
-		Insecure: map[string]bool{},
+		Sources:   map[string]ID{},
+		Symlinks:  map[string]bool{},
+		Mounts:    map[string][]ID{},
+		Dirs:      map[string]bool{},
+		Foreign:   map[string]string{},
+		published: map[string]string{},
 	}
 }
 
@@ -44,78 +51,105 @@ func (f *Fake) check(target string) error {
 			return fmt.Errorf("%s: %w", target, ErrSymlink)
 		}
 	}
+	if found, ok := f.Foreign[target]; ok {
+		return &NotOursError{Target: target, Found: found}
+	}
 	return nil
 }
 
-// SourceID implements Mounter.
-func (f *Fake) SourceID(source string) (ID, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id, ok := f.Sources[source]
-	if !ok {
-		return ID{}, &fs.PathError{Op: "stat", Path: source, Err: fs.ErrNotExist}
+func (f *Fake) nameOf(id ID) string {
+	for name, sid := range f.Sources {
+		if sid == id {
+			return name
+		}
 	}
-	return id, nil
+	return ""
 }
 
-// State implements Mounter.
-func (f *Fake) State(target string) (State, error) {
+func (f *Fake) count(target, name string) int {
+	_, had := f.published[target]
+	switch {
+	case name == "" && had:
+		delete(f.published, target)
+		return -1
+	case name != "" && !had:
+		f.published[target] = name
+		return 1
+	}
+	return 0
+}
+
+// CheckSource implements Mounter.
+func (f *Fake) CheckSource(name string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if err := f.check(target); err != nil {
-		return State{}, err
+	if _, ok := f.Sources[name]; !ok {
+		return &SourceError{Name: name, Err: &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}}
 	}
-	stack := f.Mounts[target]
-	if len(stack) == 0 {
-		return State{Exists: f.Dirs[target]}, nil
-	}
-	return State{Exists: true, Mounted: true, Root: stack[len(stack)-1], Secure: !f.Insecure[target]}, nil
+	return nil
 }
 
 // Publish implements Mounter.
-func (f *Fake) Publish(source string, want ID, target string) (Outcome, error) {
+func (f *Fake) Publish(name, target string) (Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	id, ok := f.Sources[name]
+	if !ok {
+		return Result{}, &SourceError{Name: name, Err: &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}}
+	}
 	if err := f.check(target); err != nil {
-		return 0, err
+		return Result{}, err
 	}
 	if stack := f.Mounts[target]; len(stack) > 0 {
-		switch {
-		case stack[len(stack)-1] != want:
-			return 0, fmt.Errorf("%s: %w", target, ErrOtherSource)
-		case f.Insecure[target]:
-			delete(f.Insecure, target)
-			return MadeSecure, nil
-		default:
-			return AlreadyMounted, nil
+		if top := stack[len(stack)-1]; top != id {
+			return Result{}, fmt.Errorf("%s: %w", target, ErrOtherSource)
 		}
+		return Result{Outcome: AlreadyMounted, Source: name, Delta: f.count(target, name)}, nil
 	}
 	if f.PublishErr != nil {
-		return 0, f.PublishErr
-	}
-	id, ok := f.Sources[source]
-	if !ok {
-		return 0, &fs.PathError{Op: "open_tree", Path: source, Err: fs.ErrNotExist}
+		return Result{}, f.PublishErr
 	}
 	f.Dirs[target] = true
 	f.Mounts[target] = append(f.Mounts[target], id)
 	f.Publishes++
-	return Mounted, nil
+	return Result{Outcome: Mounted, Source: name, Delta: f.count(target, name)}, nil
 }
 
 // Unpublish implements Mounter.
-func (f *Fake) Unpublish(target string) (int, ID, error) {
+func (f *Fake) Unpublish(target string) (Result, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(target); err != nil {
-		return 0, ID{}, err
+		return Result{Outcome: NothingMounted}, err
 	}
 	stack := f.Mounts[target]
-	var top ID
+	res := Result{Outcome: NothingMounted, Unmounted: len(stack), Source: f.published[target]}
 	if len(stack) > 0 {
-		top = stack[len(stack)-1]
+		res.Outcome = Unmounted
+		if res.Source == "" {
+			res.Source = f.nameOf(stack[len(stack)-1])
+		}
 	}
 	delete(f.Mounts, target)
 	delete(f.Dirs, target)
-	return len(stack), top, nil
+	res.Delta = f.count(target, "")
+	return res, nil
+}
+
+// Recover implements Mounter: it counts the targets whose top mount is a
+// source's.
+func (f *Fake) Recover() (map[string]int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for target, stack := range f.Mounts {
+		if len(stack) == 0 {
+			continue
+		}
+		if name := f.nameOf(stack[len(stack)-1]); name != "" {
+			f.count(target, name)
+			out[name]++
+		}
+	}
+	return out, nil
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package mount
+package mount_test
 
 import (
 	"errors"
@@ -9,54 +9,36 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 )
 
 // TestRootLegacyFallback exercises the mount(2) + remount path used on
-// kernels without the new mount API. Needs root.
+// kernels without mount_setattr. Needs root.
 func TestRootLegacyFallback(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (CI=true)")
-		}
-		t.Skip("this test needs root; skipped outside CI")
+	tc.RequireRoot(t)
+	kd := tc.KubeletDir(t, "vol")
+	src := filepath.Join(tc.TempDir(t, "src"), "agent")
+	if err := os.Mkdir(src, 0o750); err != nil {
+		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "meshcsi-legacy-")
+	m, err := mount.NewLinux(mount.Config{PodsDir: filepath.Join(kd, "pods"), Sources: []mount.Source{{Name: "agent", Path: src}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pods := filepath.Join(dir, "pods")
-	target := filepath.Join(pods, "uid", "vol", "mount")
-	src := filepath.Join(dir, "src")
-	t.Cleanup(func() {
-		for unix.Unmount(target, unix.MNT_DETACH) == nil {
-		}
-		_ = os.RemoveAll(dir)
-	})
-	for _, d := range []string{filepath.Dir(target), src} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			t.Fatal(err)
-		}
+	mount.ForceLegacy(m)
+	target := tc.Target(kd, "vol")
+	if r, err := m.Publish("agent", target); err != nil || r.Outcome != mount.Mounted {
+		t.Fatalf("Publish = %+v, %v", r, err)
 	}
-	m, err := NewLinux(pods)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.legacy.Store(true)
-	id, err := m.SourceID(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out, err := m.Publish(src, id, target); err != nil || out != Mounted {
-		t.Fatalf("Publish = %v, %v", out, err)
-	}
-	st, err := m.State(target)
-	if err != nil || !st.Mounted || !st.Secure {
-		t.Fatalf("State = %+v, %v", st, err)
+	if r, err := m.Publish("agent", target); err != nil || r.Outcome != mount.AlreadyMounted {
+		t.Fatalf("second Publish = %+v, %v (the legacy mount must be recognised as ours)", r, err)
 	}
 	if err := os.WriteFile(filepath.Join(target, "x"), nil, 0o600); !errors.Is(err, unix.EROFS) {
 		t.Fatalf("write = %v, want EROFS", err)
 	}
-	if n, _, err := m.Unpublish(target); err != nil || n != 1 {
-		t.Fatalf("Unpublish = %d, %v", n, err)
+	if r, err := m.Unpublish(target); err != nil || r.Unmounted != 1 {
+		t.Fatalf("Unpublish = %+v, %v", r, err)
 	}
 }

@@ -8,339 +8,595 @@ import (
 	"io/fs"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"sync"
 	"sync/atomic"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
 const (
 	secureAttrs = unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC
 	secureFlags = unix.ST_RDONLY | unix.ST_NOSUID | unix.ST_NODEV | unix.ST_NOEXEC
+	legacyFlags = unix.MS_REMOUNT | unix.MS_BIND | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
 	// maxUnwind bounds the unmount loop; a known peer stacked up to 16,384
 	// mounts on one target.
 	maxUnwind = 1 << 17
-	// resolveStrict refuses every symbolic link and any escape from the
-	// directory the walk starts in.
-	resolveStrict = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+	// resolveParent walks from the pods directory to a target's parent:
+	// no symbolic link, no escape, no mount point crossed (the kubelet
+	// creates those directories on the pods directory's filesystem).
+	resolveParent = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
+	// resolveLeaf opens the target (one component, possibly a mount point)
+	// from its parent.
+	resolveLeaf = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+	// resolveSource opens a source by its canonical path: no symbolic link
+	// on the way.
+	resolveSource = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
+	// maxRetry bounds openat2 retries on EAGAIN (a rename or mount raced
+	// the walk).
+	maxRetry = 64
 )
 
-// Linux mounts with the new mount API (open_tree, mount_setattr,
-// move_mount): the clone of the source is made read-only, nosuid, nodev and
-// noexec while it is still detached, so it is never writable at the target.
-// On kernels without that API (before 5.12) it falls back to mount(2) with
-// MS_BIND followed by a read-only remount, which leaves a short window in
-// which the bind mount is writable.
+type source struct {
+	Source
+	canonical string
+	// dev is the source's device once seen (0 before); a later open on
+	// another device is ErrSourceChanged.
+	dev atomic.Uint64
+}
+
+// Linux mounts with the new mount API (open_tree on the source descriptor,
+// mount_setattr, move_mount onto the target descriptor): the clone is made
+// read-only, nosuid, nodev and noexec while still detached, so it is never
+// writable at the target. On kernels without mount_setattr (before 5.12) it
+// falls back to mount(2) with MS_BIND through /proc/self/fd followed by a
+// read-only remount, which leaves a short window in which the bind mount is
+// writable; a mount left writable by a crash in that window is not
+// recognised as ours and must be removed by hand.
 type Linux struct {
 	podsDir string
-	// podsReal is podsDir with symbolic links resolved, set once the
-	// directory exists. Targets are opened from it in one openat2 with
-	// RESOLVE_NO_SYMLINKS, so no link below it is ever followed.
-	podsReal atomic.Pointer[string]
-	// legacy is set once the new mount API was found missing.
-	legacy atomic.Bool
+	sources []*source
+	byName  map[string]*source
+	legacy  atomic.Bool
+
+	mu sync.Mutex
+	// pods is a descriptor of the pods directory (its own path resolved
+	// once), -1 until it exists.
+	pods int
+	// known maps mount-root IDs recognised as a source's root to it.
+	known map[ID]*source
+	// counted maps the targets counted as published to their source.
+	counted map[string]*source
 }
 
-// NewLinux returns a Mounter for targets below podsDir (an absolute, clean
-// path; it need not exist yet, the kubelet creates it).
-func NewLinux(podsDir string) (*Linux, error) {
-	if !filepath.IsAbs(podsDir) || filepath.Clean(podsDir) != podsDir {
-		return nil, fmt.Errorf("pods directory %q must be an absolute, clean path", podsDir)
-	}
-	return &Linux{podsDir: podsDir}, nil
-}
+var _ Mounter = (*Linux)(nil)
 
-// Legacy reports whether the fallback (mount(2) + remount) is in use.
-func (m *Linux) Legacy() bool { return m.legacy.Load() }
+// New returns the platform's Mounter (the Linux one here).
+func New(cfg Config) (Mounter, error) { return NewLinux(cfg) }
 
-// SourceID implements Mounter.
-func (m *Linux) SourceID(source string) (ID, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(source, &st); err != nil {
-		return ID{}, &fs.PathError{Op: "stat", Path: source, Err: err}
+// NewLinux resolves every source once (its canonical path is logged and
+// used, without following links, at every publish) and refuses a source
+// that overlaps the kubelet directory.
+func NewLinux(cfg Config) (*Linux, error) {
+	if !filepath.IsAbs(cfg.PodsDir) || filepath.Clean(cfg.PodsDir) != cfg.PodsDir {
+		return nil, fmt.Errorf("pods directory %q must be an absolute, clean path", cfg.PodsDir)
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return ID{}, fmt.Errorf("source %s: %w", source, ErrNotDir)
+	if len(cfg.Sources) == 0 {
+		return nil, errors.New("at least one source is required")
 	}
-	return ID{Dev: st.Dev, Ino: st.Ino}, nil
-}
-
-// rel splits target into its path relative to the pods directory.
-func (m *Linux) rel(target string) (string, error) {
-	r, ok := strings.CutPrefix(target, m.podsDir+"/")
-	if !ok || r == "" {
-		return "", fmt.Errorf("%s: %w", target, ErrOutside)
+	if err := CheckOverlap(filepath.Dir(cfg.PodsDir), cfg.Sources); err != nil {
+		return nil, err
 	}
-	return r, nil
-}
-
-// openBeneath opens rel (lexically clean, validated by the caller) below the
-// pods directory with O_PATH, refusing every symbolic link on the way. The
-// kubelet directory itself may be reached through a link (it is resolved
-// once); nothing below it may.
-func (m *Linux) openBeneath(rel string, flags uint64) (int, error) {
-	root := m.podsReal.Load()
-	if root == nil {
-		r, err := filepath.EvalSymlinks(m.podsDir)
-		if err != nil {
-			return -1, fmt.Errorf("failed to resolve %s: %w", m.podsDir, err)
+	var sfs unix.Statfs_t
+	if err := unix.Statfs("/proc/self/fd", &sfs); err != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
+		return nil, fmt.Errorf("/proc is not a procfs (needed to unmount through descriptors): %v", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m := &Linux{
+		podsDir: cfg.PodsDir,
+		byName:  map[string]*source{},
+		pods:    -1,
+		known:   map[ID]*source{},
+		counted: map[string]*source{},
+	}
+	for _, s := range cfg.Sources {
+		if !filepath.IsAbs(s.Path) || filepath.Clean(s.Path) != s.Path {
+			return nil, fmt.Errorf("source %s: %q must be an absolute, clean path", s.Name, s.Path)
 		}
-		root = &r
-		m.podsReal.Store(root)
+		if _, dup := m.byName[s.Name]; dup {
+			return nil, fmt.Errorf("source %s configured twice", s.Name)
+		}
+		src := &source{Source: s, canonical: canonical(s.Path)}
+		m.sources = append(m.sources, src)
+		m.byName[s.Name] = src
+		if fd, err := m.openSource(src); err == nil {
+			_ = unix.Close(fd)
+		}
+		log.Info("resolved source", zap.String("source", s.Name), zap.String("path", s.Path),
+			zap.String("canonical", src.canonical), zap.Uint64("dev", src.dev.Load()))
 	}
-	path := *root
-	if rel != "" {
-		path += "/" + rel
+	return m, nil
+}
+
+// openSource opens the source directory by its canonical path without
+// following any link, checks it is still on the device it was first seen on,
+// and records its ID as a source root. The clone is made from this
+// descriptor, so what was checked is what is mounted.
+func (m *Linux) openSource(s *source) (int, error) {
+	fd, err := openat2(unix.AT_FDCWD, s.canonical, unix.O_PATH|unix.O_NOFOLLOW, resolveSource)
+	if err != nil {
+		switch {
+		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+			err = fmt.Errorf("a symbolic link is on %s: %w", s.canonical, ErrSourceChanged)
+		case errors.Is(err, unix.ENOTDIR):
+			err = fmt.Errorf("a component of %s is not a directory: %w", s.canonical, ErrSourceChanged)
+		case errors.Is(err, unix.ENOENT):
+			err = &fs.PathError{Op: "open", Path: s.canonical, Err: fs.ErrNotExist}
+		}
+		return -1, &SourceError{Name: s.Name, Path: s.Path, Err: err}
 	}
-	return openat2(unix.AT_FDCWD, path, flags, unix.RESOLVE_NO_SYMLINKS|unix.RESOLVE_NO_MAGICLINKS)
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &stx); err != nil {
+		_ = unix.Close(fd)
+		return -1, &SourceError{Name: s.Name, Path: s.Path, Err: fmt.Errorf("failed to statx: %w", err)}
+	}
+	switch stx.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+	case unix.S_IFLNK:
+		_ = unix.Close(fd)
+		return -1, &SourceError{Name: s.Name, Path: s.Path, Err: fmt.Errorf("%s is a symbolic link: %w", s.canonical, ErrSourceChanged)}
+	default:
+		_ = unix.Close(fd)
+		return -1, &SourceError{Name: s.Name, Path: s.Path, Err: fmt.Errorf("%s is a %s: %w", s.canonical, kind(uint32(stx.Mode)), ErrSourceNotDirectory)}
+	}
+	id := ID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	if !s.dev.CompareAndSwap(0, id.Dev) && s.dev.Load() != id.Dev {
+		_ = unix.Close(fd)
+		return -1, &SourceError{Name: s.Name, Path: s.Path, Err: fmt.Errorf("%s is on device %d, was on %d: %w", s.canonical, id.Dev, s.dev.Load(), ErrSourceChanged)}
+	}
+	m.mu.Lock()
+	m.known[id] = s
+	m.mu.Unlock()
+	return fd, nil
+}
+
+// CheckSource implements Mounter.
+func (m *Linux) CheckSource(name string) error {
+	s, ok := m.byName[name]
+	if !ok {
+		return fmt.Errorf("%q: %w", name, ErrUnknownSource)
+	}
+	fd, err := m.openSource(s)
+	if err != nil {
+		return err
+	}
+	return unix.Close(fd)
 }
 
 func openat2(dir int, rel string, flags, resolve uint64) (int, error) {
-	for {
-		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
-			Flags:   unix.O_PATH | unix.O_CLOEXEC | flags,
-			Resolve: resolve,
-		})
+	for i := 0; ; i++ {
+		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Resolve: resolve})
 		switch {
 		case err == nil:
 			return fd, nil
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN) && i < maxRetry:
 			continue
-		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
-			return -1, fmt.Errorf("%s: %w", rel, ErrSymlink)
-		case errors.Is(err, unix.ENOTDIR) && flags&unix.O_DIRECTORY != 0:
-			return -1, fmt.Errorf("%s: %w", rel, ErrNotDir)
 		default:
-			return -1, &fs.PathError{Op: "openat2", Path: rel, Err: err}
+			return -1, err
 		}
 	}
 }
 
-// stateFD describes the directory open at fd; withFlags also reads the
-// mount flags (Secure), which only publish needs.
-func stateFD(fd int, withFlags bool) (State, error) {
+// podsFD returns the held descriptor of the pods directory, opening it the
+// first time it exists (the kubelet directory's own links resolved once).
+func (m *Linux) podsFD() (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.pods >= 0 {
+		return m.pods, nil
+	}
+	fd, err := openat2(unix.AT_FDCWD, m.podsDir, unix.O_PATH|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return -1, &fs.PathError{Op: "open", Path: m.podsDir, Err: err}
+	}
+	m.pods = fd
+	return fd, nil
+}
+
+// openParent opens the target's parent from the pods directory.
+func (m *Linux) openParent(t target) (int, error) {
+	pods, err := m.podsFD()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := openat2(pods, t.parent, unix.O_PATH|unix.O_DIRECTORY, resolveParent)
+	switch {
+	case err == nil:
+		return fd, nil
+	case errors.Is(err, unix.ELOOP):
+		return -1, fmt.Errorf("%s: %w", t.path, ErrSymlink)
+	case errors.Is(err, unix.EXDEV):
+		return -1, fmt.Errorf("%s: %w", t.path, ErrNotBeneath)
+	case errors.Is(err, unix.ENOTDIR):
+		return -1, fmt.Errorf("%s: %w", t.path, ErrNotDir)
+	default:
+		return -1, &fs.PathError{Op: "open", Path: filepath.Dir(t.path), Err: err}
+	}
+}
+
+// node is what a target's descriptor shows.
+type node struct {
+	mode    uint32
+	mounted bool
+	root    ID
+}
+
+// openLeaf opens the target from its parent (a symbolic link is opened
+// itself, not followed) and describes it. ENOENT is returned as is.
+func openLeaf(parent int, leaf string) (int, node, error) {
+	fd, err := openat2(parent, leaf, unix.O_PATH|unix.O_NOFOLLOW, resolveLeaf)
+	if err != nil {
+		return -1, node{}, err
+	}
 	var stx unix.Statx_t
 	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE|unix.STATX_INO, &stx); err != nil {
-		return State{}, fmt.Errorf("failed to statx target: %w", err)
-	}
-	s := State{
-		Exists: true,
-		Root:   ID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino},
+		_ = unix.Close(fd)
+		return -1, node{}, fmt.Errorf("failed to statx target: %w", err)
 	}
 	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 {
-		return State{}, fmt.Errorf("statx does not report mount roots: %w", ErrUnsupported)
+		_ = unix.Close(fd)
+		return -1, node{}, fmt.Errorf("statx does not report mount roots (kernel 5.8 or later needed): %w", ErrUnsupported)
 	}
-	s.Mounted = stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-	if s.Mounted && withFlags {
-		var sfs unix.Statfs_t
-		if err := unix.Fstatfs(fd, &sfs); err != nil {
-			return State{}, fmt.Errorf("failed to statfs target: %w", err)
-		}
-		s.Secure = sfs.Flags&secureFlags == secureFlags
-	}
-	return s, nil
+	return fd, node{
+		mode:    uint32(stx.Mode),
+		mounted: stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0,
+		root:    ID{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino},
+	}, nil
 }
 
-// State implements Mounter.
-func (m *Linux) State(target string) (State, error) {
-	rel, err := m.rel(target)
-	if err != nil {
-		return State{}, err
+// recognise returns the source of the mount open at fd (whose root is n) if
+// it is ours, else a *NotOursError naming what it is.
+func (m *Linux) recognise(path string, fd int, n node) (*source, error) {
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		return nil, fmt.Errorf("failed to statfs target: %w", err)
 	}
-	fd, err := m.openBeneath(rel, unix.O_DIRECTORY)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return State{}, nil
+	s := m.sourceOf(n.root)
+	switch {
+	case s != nil && sfs.Flags&secureFlags == secureFlags:
+		return s, nil
+	case s != nil:
+		return nil, &NotOursError{Target: path, Found: "writable, suid, dev or exec mount of source " + s.Name}
+	case sfs.Type == unix.TMPFS_MAGIC:
+		return nil, &NotOursError{Target: path, Found: "tmpfs mount"}
+	case m.onSourceDevice(n.root.Dev):
+		return nil, &NotOursError{Target: path, Found: "bind mount of another directory"}
+	default:
+		return nil, &NotOursError{Target: path, Found: fmt.Sprintf("mount of another filesystem (type %#x)", sfs.Type)}
+	}
+}
+
+// sourceOf returns the source whose root has id, re-opening the sources
+// once if none is known (one may have been recreated since last seen).
+func (m *Linux) sourceOf(id ID) *source {
+	m.mu.Lock()
+	s := m.known[id]
+	m.mu.Unlock()
+	if s != nil {
+		return s
+	}
+	for _, s := range m.sources {
+		if s.dev.Load() != id.Dev {
+			continue
 		}
-		return State{}, err
+		if fd, err := m.openSource(s); err == nil {
+			_ = unix.Close(fd)
+		}
 	}
-	defer unix.Close(fd)
-	return stateFD(fd, true)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.known[id]
+}
+
+func (m *Linux) onSourceDevice(dev uint64) bool {
+	for _, s := range m.sources {
+		if s.dev.Load() == dev {
+			return true
+		}
+	}
+	return false
+}
+
+// count records whether target is counted as published from s (nil: not)
+// and returns the change of the count.
+func (m *Linux) count(target string, s *source) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, had := m.counted[target]
+	switch {
+	case s == nil && had:
+		delete(m.counted, target)
+		return -1
+	case s != nil && !had:
+		m.counted[target] = s
+		return 1
+	case s != nil && old != s:
+		m.counted[target] = s // cannot happen: a target holds one source
+	}
+	return 0
+}
+
+// published returns the number of targets counted as published, by source
+// name: exactly the targets whose top mount the driver would unmount, as far
+// as the driver has seen (at start and through its own calls).
+func (m *Linux) published() map[string]int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]int{}
+	for _, s := range m.counted {
+		out[s.Name]++
+	}
+	return out
 }
 
 // Publish implements Mounter.
-func (m *Linux) Publish(source string, want ID, target string) (out Outcome, err error) {
-	rel, err := m.rel(target)
-	if err != nil {
-		return 0, err
+func (m *Linux) Publish(name, targetPath string) (res Result, err error) {
+	src, ok := m.byName[name]
+	if !ok {
+		return res, fmt.Errorf("%q: %w", name, ErrUnknownSource)
 	}
-	parentRel, base := filepath.Split(rel)
-	parent, err := m.openBeneath(strings.TrimSuffix(parentRel, "/"), unix.O_DIRECTORY)
+	t, err := splitTarget(m.podsDir, targetPath)
+	if err != nil {
+		return res, err
+	}
+	sfd, err := m.openSource(src)
+	if err != nil {
+		return res, err
+	}
+	defer unix.Close(sfd)
+	parent, err := m.openParent(t)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return 0, fmt.Errorf("%s: %w", target, ErrNoParent)
+			return res, fmt.Errorf("%s: %w", t.path, ErrNoParent)
 		}
-		return 0, err
+		return res, err
 	}
 	defer unix.Close(parent)
 
-	tfd, err := openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
+	tfd, n, err := openLeaf(parent, t.leaf)
 	created := false
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := unix.Mkdirat(parent, base, 0o750); err == nil {
+	if errors.Is(err, unix.ENOENT) {
+		if err := unix.Mkdirat(parent, t.leaf, 0o750); err == nil {
 			created = true
 		} else if !errors.Is(err, unix.EEXIST) {
-			return 0, &fs.PathError{Op: "mkdir", Path: target, Err: err}
+			return res, &fs.PathError{Op: "mkdir", Path: t.path, Err: err}
 		}
-		tfd, err = openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
+		tfd, n, err = openLeaf(parent, t.leaf)
 	}
 	if created {
 		defer func() {
 			if err != nil {
-				if rmErr := unix.Unlinkat(parent, base, unix.AT_REMOVEDIR); rmErr != nil {
-					err = errors.Join(err, &fs.PathError{Op: "rmdir", Path: target, Err: rmErr})
+				if rmErr := unix.Unlinkat(parent, t.leaf, unix.AT_REMOVEDIR); rmErr != nil {
+					err = errors.Join(err, &fs.PathError{Op: "rmdir", Path: t.path, Err: rmErr})
 				}
 			}
 		}()
 	}
 	if err != nil {
-		return 0, err
+		return res, &fs.PathError{Op: "open", Path: t.path, Err: err}
 	}
 	defer unix.Close(tfd)
 
-	if !created {
-		st, err := stateFD(tfd, true)
-		if err != nil {
-			return 0, err
+	switch {
+	case n.mode&unix.S_IFMT == unix.S_IFLNK:
+		return res, fmt.Errorf("%s: %w", t.path, ErrSymlink)
+	case n.mode&unix.S_IFMT != unix.S_IFDIR:
+		return res, &NotOursError{Target: t.path, Found: kind(n.mode)}
+	case n.mounted:
+		s, err := m.recognise(t.path, tfd, n)
+		switch {
+		case err != nil:
+			return res, err
+		case s != src:
+			return res, fmt.Errorf("%s holds source %s: %w", t.path, s.Name, ErrOtherSource)
 		}
-		if st.Mounted {
-			switch {
-			case st.Root != want:
-				return 0, fmt.Errorf("%s: %w", target, ErrOtherSource)
-			case st.Secure:
-				return AlreadyMounted, nil
-			}
-			if err := secureFD(tfd); err != nil {
-				return 0, fmt.Errorf("failed to make %s read-only: %w", target, err)
-			}
-			return MadeSecure, nil
-		}
+		return Result{Outcome: AlreadyMounted, Source: src.Name, Delta: m.count(t.path, src)}, nil
 	}
 
 	if !m.legacy.Load() {
-		err = bindNew(source, tfd)
-		if !errors.Is(err, unix.ENOSYS) {
-			return Mounted, err
+		err = bindNew(sfd, tfd)
+		if errors.Is(err, unix.ENOSYS) {
+			m.legacy.Store(true)
 		}
-		m.legacy.Store(true)
 	}
-	return Mounted, bindLegacy(source, target, tfd, parent, base)
+	if m.legacy.Load() {
+		err = bindLegacy(sfd, tfd, parent, t.leaf)
+	}
+	if err != nil {
+		return res, fmt.Errorf("failed to mount source %s on %s: %w", src.Name, t.path, err)
+	}
+	return Result{Outcome: Mounted, Source: src.Name, Delta: m.count(t.path, src)}, nil
 }
 
-// bindNew clones source detached, makes the clone read-only, nosuid, nodev
-// and noexec, and only then attaches it at the target: no writable window.
-// The clone is not recursive, so mounts below the source are not carried.
-func bindNew(source string, target int) error {
-	tree, err := unix.OpenTree(unix.AT_FDCWD, source, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+// bindNew clones the source open at sfd, detached, makes the clone
+// read-only, nosuid, nodev and noexec, and only then attaches it at the
+// target: no writable window. The clone is not recursive, so mounts below
+// the source are not carried.
+func bindNew(sfd, tfd int) error {
+	tree, err := unix.OpenTree(sfd, "", unix.AT_EMPTY_PATH|unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
-		return fmt.Errorf("failed to clone %s: %w", source, err)
+		return fmt.Errorf("failed to clone: %w", err)
 	}
 	defer unix.Close(tree)
 	if err := unix.MountSetattr(tree, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs}); err != nil {
-		return fmt.Errorf("failed to make the clone of %s read-only: %w", source, err)
+		return fmt.Errorf("failed to make the clone read-only: %w", err)
 	}
-	if err := unix.MoveMount(tree, "", target, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
-		return fmt.Errorf("failed to attach the clone of %s: %w", source, err)
+	if err := unix.MoveMount(tree, "", tfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH); err != nil {
+		return fmt.Errorf("failed to attach the clone: %w", err)
 	}
 	return nil
 }
 
-// bindLegacy is the fallback for kernels without the new mount API: bind
-// through the descriptor of the target, then remount the new mount (reached
-// by opening the target again, which now resolves to the mount on top)
-// read-only; undone if the remount fails.
-func bindLegacy(source, targetPath string, target, parent int, base string) error {
-	if err := unix.Mount(source, "/proc/self/fd/"+strconv.Itoa(target), "", unix.MS_BIND, ""); err != nil {
-		return fmt.Errorf("failed to bind %s: %w", source, err)
+func fdPath(fd int) string { return "/proc/self/fd/" + strconv.Itoa(fd) }
+
+// bindLegacy is the fallback for kernels without mount_setattr: bind the
+// source descriptor onto the target descriptor (through /proc/self/fd, so
+// neither path is resolved again), then remount the new mount, reached by
+// opening the target again from the held parent, read-only; undone if the
+// remount fails.
+func bindLegacy(sfd, tfd, parent int, leaf string) error {
+	if err := unix.Mount(fdPath(sfd), fdPath(tfd), "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("failed to bind: %w", err)
 	}
-	top, err := openat2(parent, base, unix.O_DIRECTORY, resolveStrict)
+	top, _, err := openLeaf(parent, leaf)
 	if err == nil {
-		defer unix.Close(top)
-		path := "/proc/self/fd/" + strconv.Itoa(top)
-		err = unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+		err = unix.Mount("", fdPath(top), "", legacyFlags, "")
+		_ = unix.Close(top)
 		if err == nil {
 			return nil
 		}
-		return errors.Join(fmt.Errorf("failed to remount %s read-only: %w", source, err), unix.Unmount(path, unix.MNT_DETACH))
+		err = fmt.Errorf("failed to remount read-only: %w", err)
 	}
-	return errors.Join(err, unix.Unmount(targetPath, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW))
+	return errors.Join(err, unix.Unmount(fdPath(parent)+"/"+leaf, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW))
 }
 
-// secureFD makes the mount open at fd read-only, nosuid, nodev and noexec.
-func secureFD(fd int) error {
-	err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_set: secureAttrs})
-	if errors.Is(err, unix.ENOSYS) {
-		path := "/proc/self/fd/" + strconv.Itoa(fd)
-		err = unix.Mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "")
+// Unpublish implements Mounter. The parent of the target is opened once from
+// the pods directory and held; every later step is relative to it: the
+// target is opened from it and checked on its descriptor, unmounted through
+// /proc/self/fd/<parent>/<leaf> with UMOUNT_NOFOLLOW (the held directory, not
+// a path resolved again; the descriptor of the target itself cannot be used
+// because it would keep the mount busy), and removed with unlinkat on the
+// parent. A component swapped for a symbolic link after the parent was
+// opened changes nothing. Only a process that can mount could stack a new
+// mount on the target between its check and its unmount.
+//
+// A mount that is busy (EBUSY: a process still holds something in it) is
+// detached lazily (MNT_DETACH) rather than failing the unpublish and
+// stranding the pod. Plain umount comes first because a lazy one defers
+// work that slows the next mount operation on the node by ~150 µs.
+func (m *Linux) Unpublish(targetPath string) (res Result, err error) {
+	res.Outcome = NothingMounted
+	t, err := splitTarget(m.podsDir, targetPath)
+	if err != nil {
+		return res, err
 	}
-	return err
-}
+	parent, err := m.openParent(t)
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNotDir):
+		return m.gone(t, res), nil
+	case err != nil:
+		return res, err
+	}
+	defer unix.Close(parent)
 
-// Unpublish implements Mounter. The path is checked for symbolic links once
-// with openat2; the unmounts then use the path with UMOUNT_NOFOLLOW (an open
-// descriptor would keep the mount busy). Only root can change the pods
-// directory between the two steps. A mount that is busy (EBUSY: a process
-// still holds something in it) is detached lazily (MNT_DETACH) rather than
-// failing the unpublish and stranding the pod. Plain umount comes first
-// because a lazy one defers work that slows the next mount operation on the
-// node by ~150 µs.
-func (m *Linux) Unpublish(target string) (int, ID, error) {
-	rel, err := m.rel(target)
-	if err != nil {
-		return 0, ID{}, err
-	}
-	fd, err := m.openBeneath(rel, 0)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return 0, ID{}, nil
-		}
-		return 0, ID{}, err
-	}
-	st, err := stateFD(fd, false)
-	_ = unix.Close(fd)
-	if err != nil {
-		return 0, ID{}, err
-	}
-	n := 0
-	for mounted := st.Mounted; mounted; n++ {
-		if n >= maxUnwind {
-			return n, st.Root, fmt.Errorf("failed to unwind %s: more than %d mounts", target, maxUnwind)
-		}
-		err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
-		if errors.Is(err, unix.EBUSY) {
-			err = unix.Unmount(target, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+	stale := false // the last umount2 found no mount point
+	for {
+		tfd, n, err := openLeaf(parent, t.leaf)
+		if errors.Is(err, unix.ENOENT) {
+			return m.gone(t, res), nil
 		}
 		if err != nil {
-			if errors.Is(err, unix.EINVAL) {
-				break // not a mount point any more
-			}
-			return n, st.Root, fmt.Errorf("failed to unmount %s: %w", target, err)
+			return res, &fs.PathError{Op: "open", Path: t.path, Err: err}
 		}
-		if mounted, err = isMountRoot(target); err != nil {
-			return n + 1, st.Root, err
+		switch {
+		case n.mode&unix.S_IFMT == unix.S_IFLNK:
+			_ = unix.Close(tfd)
+			return res, fmt.Errorf("%s: %w", t.path, ErrSymlink)
+		case n.mode&unix.S_IFMT != unix.S_IFDIR:
+			_ = unix.Close(tfd)
+			return m.settle(t, res), &NotOursError{Target: t.path, Found: kind(n.mode)}
+		case !n.mounted:
+			_ = unix.Close(tfd)
+			return m.remove(parent, t, res)
 		}
-	}
-	err = unix.Unlinkat(unix.AT_FDCWD, target, unix.AT_REMOVEDIR)
-	if errors.Is(err, unix.ENOTDIR) {
-		err = unix.Unlinkat(unix.AT_FDCWD, target, 0)
-	}
-	switch {
-	case err == nil, errors.Is(err, unix.ENOENT):
-		return n, st.Root, nil
-	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
-		return n, st.Root, fmt.Errorf("%s: %w", target, ErrNotEmpty)
-	default:
-		return n, st.Root, &fs.PathError{Op: "remove", Path: target, Err: err}
+		s, err := m.recognise(t.path, tfd, n)
+		_ = unix.Close(tfd)
+		if err != nil {
+			return m.settle(t, res), err
+		}
+		if res.Unmounted >= maxUnwind {
+			return res, fmt.Errorf("failed to unwind %s: more than %d mounts", t.path, maxUnwind)
+		}
+		if res.Source == "" {
+			res.Source = s.Name
+		}
+		at := fdPath(parent) + "/" + t.leaf
+		err = unix.Unmount(at, unix.UMOUNT_NOFOLLOW)
+		if errors.Is(err, unix.EBUSY) {
+			err = unix.Unmount(at, unix.MNT_DETACH|unix.UMOUNT_NOFOLLOW)
+		}
+		switch {
+		case err == nil:
+			res.Unmounted++
+			res.Outcome = Unmounted
+			stale = false
+		case errors.Is(err, unix.EINVAL) && !stale:
+			// Not a mount point any more (unmounted by someone else):
+			// look again, once.
+			stale = true
+			continue
+		default:
+			return res, fmt.Errorf("failed to unmount %s: %w", t.path, err)
+		}
 	}
 }
 
-func isMountRoot(path string) (bool, error) {
-	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx); err != nil {
-		if errors.Is(err, unix.ENOENT) {
-			return false, nil
-		}
-		return false, fmt.Errorf("failed to statx %s: %w", path, err)
+// remove removes the unmounted target directory from its held parent.
+func (m *Linux) remove(parent int, t target, res Result) (Result, error) {
+	err := unix.Unlinkat(parent, t.leaf, unix.AT_REMOVEDIR)
+	switch {
+	case err == nil, errors.Is(err, unix.ENOENT):
+		return m.gone(t, res), nil
+	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
+		return m.gone(t, res), fmt.Errorf("%s: %w", t.path, ErrNotEmpty)
+	default:
+		return m.settle(t, res), &fs.PathError{Op: "rmdir", Path: t.path, Err: err}
 	}
-	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0, nil
+}
+
+// gone records that no mount of ours is left at t.
+func (m *Linux) gone(t target, res Result) Result {
+	m.mu.Lock()
+	s := m.counted[t.path]
+	m.mu.Unlock()
+	if res.Source == "" && s != nil {
+		res.Source = s.Name
+	}
+	res.Delta = m.count(t.path, nil)
+	return res
+}
+
+// settle records the count after an unpublish stopped at something not
+// ours: the target stays counted only if nothing of ours was unmounted (it
+// may still hold ours below what was found).
+func (m *Linux) settle(t target, res Result) Result {
+	if res.Unmounted > 0 {
+		return m.gone(t, res)
+	}
+	return res
+}
+
+// kind names a file type for errors.
+func kind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "regular file"
+	case unix.S_IFIFO:
+		return "fifo"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	case unix.S_IFDIR:
+		return "directory"
+	default:
+		return fmt.Sprintf("file of mode %#o", mode)
+	}
 }

@@ -27,7 +27,7 @@ type env struct {
 	sources    []mount.Source
 }
 
-func newEnv(t *testing.T, vols ...string) *env {
+func newEnv(t testing.TB, vols ...string) *env {
 	t.Helper()
 	tc.RequireRoot(t)
 	e := &env{kd: tc.KubeletDir(t, vols...)}
@@ -49,7 +49,7 @@ func newEnv(t *testing.T, vols ...string) *env {
 }
 
 // restart builds a new Mounter, as a restarted driver does, and recovers.
-func (e *env) restart(t *testing.T) *mount.Linux {
+func (e *env) restart(t testing.TB) *mount.Linux {
 	t.Helper()
 	m, err := mount.NewLinux(mount.Config{PodsDir: e.pods, Sources: e.sources})
 	if err != nil {
@@ -62,9 +62,9 @@ func (e *env) restart(t *testing.T) *mount.Linux {
 	return m
 }
 
-func (e *env) assertCount(t *testing.T) {
+func (e *env) assertCount(t testing.TB) {
 	t.Helper()
-	mounttest.AssertPublished(t, e.m.Published(), e.pods, e.sources)
+	mounttest.AssertPublished(t, mount.Published(e.m), e.pods, e.sources)
 }
 
 // bindRO makes a read-only, nosuid, nodev, noexec bind mount of src on dst
@@ -214,7 +214,7 @@ func TestRootKubeletDirBehindSymlink(t *testing.T) {
 	e.assertCount(t)
 	// A restarted driver finds it under the configured (linked) path.
 	e.restart(t)
-	if got := e.m.Published(); got["agent"] != 1 {
+	if got := mount.Published(e.m); got["agent"] != 1 {
 		t.Fatalf("after restart Published = %v", got)
 	}
 	if r, err := e.m.Unpublish(target); err != nil || r.Unmounted != 1 || r.Delta != -1 {

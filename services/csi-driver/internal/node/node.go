@@ -144,7 +144,7 @@ func (s *Service) Probe(context.Context, *csi.ProbeRequest) (*csi.ProbeResponse,
 func (s *Service) Ready() error {
 	var errs []error
 	for _, name := range s.sourceNames {
-		_, err := s.mounter.SourceID(s.sources[name])
+		err := s.mounter.CheckSource(name)
 		s.metrics.SetSourceReady(name, err == nil)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("source %s: %w", name, err))
@@ -178,26 +178,27 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 	}
 	s.gate.RLock()
 	defer s.gate.RUnlock()
-	id, err := s.mounter.SourceID(p.sourceDir)
-	if err != nil {
+	unlock := s.locks.lock(p.target)
+	defer unlock()
+	res, err := s.mounter.Publish(p.source, p.target)
+	if res.Delta != 0 {
+		s.metrics.AddPublished(res.Source, float64(res.Delta))
+	}
+	var srcErr *mount.SourceError
+	switch {
+	case errors.As(err, &srcErr):
 		s.metrics.SetSourceReady(p.source, false)
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, status.Errorf(codes.FailedPrecondition, "volume_context[%s] %q: the source directory does not exist on this node", KeySource, p.source)
 		}
-		return nil, status.Errorf(codes.Internal, "volume_context[%s] %q: %v", KeySource, p.source, err)
-	}
-	s.metrics.SetSourceReady(p.source, true)
-	unlock := s.locks.lock(p.target)
-	defer unlock()
-	outcome, err := s.mounter.Publish(p.sourceDir, id, p.target)
-	switch {
+		return nil, status.Errorf(codes.FailedPrecondition, "volume_context[%s] %q: %v", KeySource, p.source, err)
 	case errors.Is(err, mount.ErrOtherSource):
 		return nil, status.Errorf(codes.AlreadyExists, "target_path %q is already mounted from another source", p.target)
 	case err != nil:
 		return nil, targetStatus(err)
-	case outcome == mount.Mounted:
-		s.metrics.AddPublished(p.source, 1)
 	}
+	s.metrics.SetSourceReady(p.source, true)
+	outcome := res.Outcome
 	ctx := req.GetVolumeContext()
 	s.log.Info("published volume",
 		zap.String("volume_id", p.volumeID),
@@ -226,7 +227,10 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	defer s.gate.RUnlock()
 	unlock := s.locks.lock(target)
 	defer unlock()
-	n, root, err := s.mounter.Unpublish(target)
+	res, err := s.mounter.Unpublish(target)
+	if res.Delta != 0 {
+		s.metrics.AddPublished(res.Source, float64(res.Delta))
+	}
 	if errors.Is(err, mount.ErrNotEmpty) {
 		s.log.Warn("left a non-empty target that is not a mount in place",
 			zap.String("volume_id", req.GetVolumeId()), zap.String("target_path", target))
@@ -235,58 +239,25 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	if err != nil {
 		return nil, targetStatus(err)
 	}
-	source := ""
-	if n > 0 {
-		if source = s.sourceOf(root); source != "" {
-			s.metrics.AddPublished(source, -1)
-		}
-	}
 	s.log.Info("unpublished volume",
 		zap.String("volume_id", req.GetVolumeId()),
 		zap.String("target_path", target),
-		zap.String("source", source),
-		zap.Int("unmounted", n),
+		zap.String("source", res.Source),
+		zap.Int("unmounted", res.Unmounted),
 		zap.Duration("duration", s.now().Sub(start)),
 	)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
 }
 
-// sourceOf names the configured source whose directory has id, or "".
-func (s *Service) sourceOf(id mount.ID) string {
-	for _, name := range s.sourceNames {
-		if sid, err := s.mounter.SourceID(s.sources[name]); err == nil && sid == id {
-			return name
-		}
-	}
-	return ""
-}
-
-// CountPublished sets the published-volumes gauge from the mount points an
-// earlier instance left below the pods directory (read once from the mount
-// table at start-up) and returns the count per source. Call it while paused.
-func (s *Service) CountPublished(mountPoints []string) map[string]int {
-	counts := map[string]int{}
-	seen := map[string]bool{}
-	for _, mp := range mountPoints {
-		if seen[mp] {
-			continue
-		}
-		seen[mp] = true
-		if _, err := s.validateTarget(mp); err != nil {
-			continue
-		}
-		st, err := s.mounter.State(mp)
-		if err != nil || !st.Mounted {
-			continue
-		}
-		if name := s.sourceOf(st.Root); name != "" {
-			counts[name]++
-		}
-	}
+// CountPublished sets the published-volumes gauge from the mounts of ours an
+// earlier instance left below the pods directory (the mounter reads the
+// mount table once) and returns the count per source. Call it while paused.
+func (s *Service) CountPublished() (map[string]int, error) {
+	counts, err := s.mounter.Recover()
 	for name, n := range counts {
 		s.metrics.AddPublished(name, float64(n))
 	}
-	return counts
+	return counts, err
 }
 
 // toStatus converts a validation error into the gRPC status the CSI spec
@@ -318,8 +289,10 @@ func targetStatus(err error) error {
 	switch {
 	case errors.Is(err, mount.ErrSymlink):
 		return status.Errorf(codes.InvalidArgument, "target_path must not contain a symbolic link: %v", err)
-	case errors.Is(err, mount.ErrOutside):
+	case errors.Is(err, mount.ErrInvalidTarget), errors.Is(err, mount.ErrNotBeneath):
 		return status.Errorf(codes.InvalidArgument, "target_path: %v", err)
+	case errors.Is(err, mount.ErrNotOurs):
+		return status.Errorf(codes.FailedPrecondition, "target_path: %v", err)
 	case errors.Is(err, mount.ErrNotDir):
 		return status.Errorf(codes.InvalidArgument, "target_path exists and is not a directory: %v", err)
 	case errors.Is(err, mount.ErrNoParent):

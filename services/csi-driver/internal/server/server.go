@@ -8,13 +8,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -48,9 +46,6 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Mounter performs the mounts. Required.
 	Mounter mount.Mounter
-	// MountInfo opens the mount table read once at start-up; nil reads
-	// /proc/self/mountinfo.
-	MountInfo func() (io.ReadCloser, error)
 	// HTTPListener, when set, is used instead of listening on
 	// Config.HTTPAddress (tests pass an ephemeral one).
 	HTTPListener net.Listener
@@ -224,32 +219,14 @@ func (s *Server) stopGracefully() {
 	}
 }
 
-// countPublished reads the mount table once and sets the published gauge.
+// countPublished has the mounter read the mount table once and sets the
+// published gauge.
 func (s *Server) countPublished() {
-	open := s.opts.MountInfo
-	if open == nil {
-		open = func() (io.ReadCloser, error) { return os.Open("/proc/self/mountinfo") }
-	}
-	pods := s.opts.Config.PodsDir()
-	real := pods
-	if r, err := filepath.EvalSymlinks(pods); err == nil {
-		real = r
-	}
-	f, err := open()
+	counts, err := s.node.CountPublished()
 	if err != nil {
 		s.log.Warn("failed to read the mount table; published volumes are not counted", zap.Error(err))
 		return
 	}
-	defer f.Close()
-	mps, err := mount.PointsBelow(f, real)
-	if err != nil {
-		s.log.Warn("failed to read the mount table; published volumes are not counted", zap.Error(err))
-		return
-	}
-	for i, mp := range mps {
-		mps[i] = pods + strings.TrimPrefix(mp, real)
-	}
-	counts := s.node.CountPublished(mps)
 	if len(counts) > 0 {
 		s.log.Info("found volumes published by an earlier instance", zap.Any("by_source", counts))
 	}
