@@ -52,7 +52,7 @@ func (f *Fake) check(target string) error {
 		}
 	}
 	if found, ok := f.Foreign[target]; ok {
-		return &NotOursError{Target: target, Found: found}
+		return &NotOursError{Target: target, Found: found, Kind: KindOther}
 	}
 	return nil
 }

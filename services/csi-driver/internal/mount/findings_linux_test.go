@@ -269,7 +269,7 @@ func TestRootLeavesWhatIsNotOurs(t *testing.T) {
 				e.assertCount(t)
 			}
 			r, err := e.m.Unpublish(target)
-			if !errors.As(err, &no) || no.Found != c.found || !errors.Is(err, mount.ErrNotOurs) {
+			if !errors.As(err, &no) || no.Found != c.found || no.Kind == "" || !errors.Is(err, mount.ErrNotOurs) {
 				t.Fatalf("Unpublish = %+v, %v; want a NotOursError naming %q", r, err, c.found)
 			}
 			if r.Unmounted != c.unmounted {

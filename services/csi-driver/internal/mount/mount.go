@@ -104,10 +104,24 @@ type NotOursError struct {
 	// Target is the target path.
 	Target string
 	// Found names what is there, e.g. "tmpfs mount", "regular file",
-	// "fifo", "bind mount of another directory", "writable mount of source
-	// agent".
+	// "fifo", "bind mount of another directory", "writable, suid, dev or
+	// exec mount of source agent".
 	Found string
+	// Kind is a short, bounded name of what is there, fit for a metric
+	// label: one of the Kind* constants.
+	Kind string
 }
+
+// Kinds of things found at a target that the driver did not make.
+const (
+	KindTmpfs         = "tmpfs"
+	KindForeignBind   = "bind-of-other-directory"
+	KindForeignMount  = "other-filesystem"
+	KindWritableMount = "writable-mount-of-source"
+	KindFile          = "file"
+	KindFIFO          = "fifo"
+	KindOther         = "other"
+)
 
 func (e *NotOursError) Error() string {
 	return fmt.Sprintf("%s: %s (left untouched): %v", e.Target, e.Found, ErrNotOurs)

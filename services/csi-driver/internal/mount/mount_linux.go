@@ -34,7 +34,7 @@ const (
 	resolveSource = unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 	// maxRetry bounds openat2 retries on EAGAIN (a rename or mount raced
 	// the walk).
-	maxRetry = 64
+	maxRetry = 256
 )
 
 type source struct {
@@ -269,13 +269,13 @@ func (m *Linux) recognise(path string, fd int, n node) (*source, error) {
 	case s != nil && sfs.Flags&secureFlags == secureFlags:
 		return s, nil
 	case s != nil:
-		return nil, &NotOursError{Target: path, Found: "writable, suid, dev or exec mount of source " + s.Name}
+		return nil, &NotOursError{Target: path, Found: "writable, suid, dev or exec mount of source " + s.Name, Kind: KindWritableMount}
 	case sfs.Type == unix.TMPFS_MAGIC:
-		return nil, &NotOursError{Target: path, Found: "tmpfs mount"}
+		return nil, &NotOursError{Target: path, Found: "tmpfs mount", Kind: KindTmpfs}
 	case m.onSourceDevice(n.root.Dev):
-		return nil, &NotOursError{Target: path, Found: "bind mount of another directory"}
+		return nil, &NotOursError{Target: path, Found: "bind mount of another directory", Kind: KindForeignBind}
 	default:
-		return nil, &NotOursError{Target: path, Found: fmt.Sprintf("mount of another filesystem (type %#x)", sfs.Type)}
+		return nil, &NotOursError{Target: path, Found: fmt.Sprintf("mount of another filesystem (type %#x)", sfs.Type), Kind: KindForeignMount}
 	}
 }
 
@@ -394,7 +394,7 @@ func (m *Linux) Publish(name, targetPath string) (res Result, err error) {
 	case n.mode&unix.S_IFMT == unix.S_IFLNK:
 		return res, fmt.Errorf("%s: %w", t.path, ErrSymlink)
 	case n.mode&unix.S_IFMT != unix.S_IFDIR:
-		return res, &NotOursError{Target: t.path, Found: kind(n.mode)}
+		return res, notOursFile(t.path, n.mode)
 	case n.mounted:
 		s, err := m.recognise(t.path, tfd, n)
 		switch {
@@ -507,7 +507,7 @@ func (m *Linux) Unpublish(targetPath string) (res Result, err error) {
 			return res, fmt.Errorf("%s: %w", t.path, ErrSymlink)
 		case n.mode&unix.S_IFMT != unix.S_IFDIR:
 			_ = unix.Close(tfd)
-			return m.settle(t, res), &NotOursError{Target: t.path, Found: kind(n.mode)}
+			return m.settle(t, res), notOursFile(t.path, n.mode)
 		case !n.mounted:
 			_ = unix.Close(tfd)
 			return m.remove(parent, t, res)
@@ -577,6 +577,18 @@ func (m *Linux) settle(t target, res Result) Result {
 		return m.gone(t, res)
 	}
 	return res
+}
+
+// notOursFile reports a file that is not a directory at a target.
+func notOursFile(path string, mode uint32) *NotOursError {
+	k := KindOther
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		k = KindFile
+	case unix.S_IFIFO:
+		k = KindFIFO
+	}
+	return &NotOursError{Target: path, Found: kind(mode), Kind: k}
 }
 
 // kind names a file type for errors.
