@@ -123,6 +123,7 @@ const (
 	KindOther         = "other"
 )
 
+// Error names the target and what was found there.
 func (e *NotOursError) Error() string {
 	return fmt.Sprintf("%s: %s (left untouched): %v", e.Target, e.Found, ErrNotOurs)
 }
@@ -141,6 +142,7 @@ type SourceError struct {
 	Err error
 }
 
+// Error names the source, its path and the cause.
 func (e *SourceError) Error() string {
 	return fmt.Sprintf("source %s (%s): %v", e.Name, e.Path, e.Err)
 }

@@ -4,6 +4,7 @@ package mount
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -97,7 +98,8 @@ func (m *Linux) recoverTarget(t target, byID map[int]*mountinfo.Info, roots map[
 		return nil
 	}
 	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil || stx.Mask&unix.STATX_MNT_ID == 0 {
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW, unix.STATX_MNT_ID, &stx); err != nil ||
+		stx.Mask&unix.STATX_MNT_ID == 0 || stx.Mnt_id > math.MaxInt32 {
 		return nil
 	}
 	in := byID[int(stx.Mnt_id)]
