@@ -7,7 +7,8 @@ import (
 	"sync"
 )
 
-// Fake is an in-memory Mounter for unit tests of other packages. Targets
+// Fake is an in-memory Mounter for unit tests of other packages; it moves to
+// mounttest.Fake (test code out of the production package). Targets
 // whose path contains a component listed in Symlinks fail with ErrSymlink.
 type Fake struct {
 	mu sync.Mutex
