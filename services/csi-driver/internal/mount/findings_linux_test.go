@@ -377,11 +377,16 @@ func mkdirAll(t *testing.T, p string) {
 }
 
 // TestRootSourceSwapRace (finding 5): a source swapped for a symbolic link
-// to a decoy during a publish storm never gets the decoy published. The old
-// code mounted the decoy in ~50% of 2,000 publishes.
+// to a decoy during a publish storm (4 workers, each on its own target) never
+// gets the decoy published. The old code mounted the decoy in ~50% of 2,000
+// publishes.
 func TestRootSourceSwapRace(t *testing.T) {
-	e := newEnv(t, "vol")
-	target := tc.Target(e.kd, "vol")
+	const workers = 4
+	vols := make([]string, workers)
+	for w := range vols {
+		vols[w] = fmt.Sprint("vol", w)
+	}
+	e := newEnv(t, vols...)
 	decoy := filepath.Join(tc.TempDir(t, "decoy"), "secret")
 	mkdir(t, decoy)
 	if err := os.WriteFile(filepath.Join(decoy, "shadow"), []byte("x"), 0o600); err != nil {
@@ -391,48 +396,59 @@ func TestRootSourceSwapRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := swap(e.src, e.src+".link")
-	// The kernel's timing makes the link the state most often seen: go on
-	// past the trials until enough publishes went through the race.
-	published, changed := 0, 0
-	for i := 0; i < trials || published < trials/40 && i < 40*trials; i++ {
-		r, err := e.m.Publish("agent", target)
-		switch {
-		case err == nil:
-			published++
-		case errors.Is(err, mount.ErrSourceChanged):
-			var se *mount.SourceError
-			if !errors.As(err, &se) || se.Name != "agent" {
-				s.halt()
-				t.Fatalf("trial %d: %v does not name the source", i, err)
+	var published, changed atomic.Int64
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(target string) {
+			defer wg.Done()
+			// The kernel's timing makes the link the state most often
+			// seen: go on past the trials until enough publishes went
+			// through the race.
+			for i := 0; i < trials/workers || published.Load() < trials/40 && i < 40*trials/workers; i++ {
+				r, err := e.m.Publish("agent", target)
+				var se *mount.SourceError
+				switch {
+				case err == nil:
+					published.Add(1)
+				case errors.Is(err, mount.ErrSourceChanged) && errors.As(err, &se) && se.Name == "agent":
+					changed.Add(1)
+					continue
+				default:
+					errs <- fmt.Errorf("%s: Publish = %+v, %w", target, r, err)
+					return
+				}
+				if _, err := os.Lstat(filepath.Join(target, "shadow")); err == nil {
+					errs <- fmt.Errorf("%s: the decoy was published", target)
+					return
+				}
+				if _, err := os.Lstat(filepath.Join(target, "agent.sock")); err != nil {
+					errs <- fmt.Errorf("%s: the source is not what was published: %w", target, err)
+					return
+				}
+				if r, err := e.m.Unpublish(target); err != nil || r.Unmounted != 1 {
+					errs <- fmt.Errorf("%s: Unpublish = %+v, %w", target, r, err)
+					return
+				}
 			}
-			changed++
-			continue
-		default:
-			s.halt()
-			t.Fatalf("trial %d: Publish = %+v, %v", i, r, err)
-		}
-		if _, err := os.Lstat(filepath.Join(target, "shadow")); err == nil {
-			s.halt()
-			t.Fatalf("trial %d: the decoy was published", i)
-		}
-		if _, err := os.Lstat(filepath.Join(target, "agent.sock")); err != nil {
-			s.halt()
-			t.Fatalf("trial %d: the source is not what was published: %v", i, err)
-		}
-		if r, err := e.m.Unpublish(target); err != nil || r.Unmounted != 1 {
-			s.halt()
-			t.Fatalf("trial %d: Unpublish = %+v, %v", i, r, err)
-		}
+		}(tc.Target(e.kd, vols[w]))
 	}
+	wg.Wait()
 	s.halt()
-	if published == 0 || changed == 0 {
-		t.Fatalf("published %d, refused %d: the race was not exercised", published, changed)
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if published.Load() == 0 || changed.Load() == 0 {
+		t.Fatalf("published %d, refused %d: the race was not exercised", published.Load(), changed.Load())
 	}
 	if ents, _ := os.ReadDir(decoy); len(ents) != 1 {
 		t.Fatalf("decoy changed: %v", ents)
 	}
 	e.assertCount(t)
-	t.Logf("%d publishes: %d published the source, %d refused as changed", published+changed, published, changed)
+	t.Logf("%d publishes by %d workers: %d published the source, %d refused as changed",
+		published.Load()+changed.Load(), workers, published.Load(), changed.Load())
 }
 
 // TestRootSourceResolvedOnce (finding 5): a source is resolved once at start
