@@ -88,8 +88,11 @@ func NewLinux(cfg Config) (*Linux, error) {
 		return nil, err
 	}
 	var sfs unix.Statfs_t
-	if err := unix.Statfs("/proc/self/fd", &sfs); err != nil || sfs.Type != unix.PROC_SUPER_MAGIC {
-		return nil, fmt.Errorf("/proc is not a procfs (needed to unmount through descriptors): %v", err)
+	if err := unix.Statfs("/proc/self/fd", &sfs); err != nil {
+		return nil, fmt.Errorf("failed to statfs /proc/self/fd (needed to unmount through descriptors): %w", err)
+	}
+	if sfs.Type != unix.PROC_SUPER_MAGIC {
+		return nil, fmt.Errorf("/proc is not a procfs (type %#x); it is needed to unmount through descriptors", sfs.Type)
 	}
 	log := cfg.Logger
 	if log == nil {

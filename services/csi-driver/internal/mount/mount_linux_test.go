@@ -79,14 +79,6 @@ func bindRO(t *testing.T, src, dst string) {
 	}
 }
 
-func isMountRoot(p string) bool {
-	var stx unix.Statx_t
-	if unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_TYPE, &stx) != nil {
-		return false
-	}
-	return stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
-}
-
 func TestRootPublishIsReadOnlyAndUnwinds(t *testing.T) {
 	e := newEnv(t, "vol")
 	target := tc.Target(e.kd, "vol")
