@@ -38,6 +38,7 @@ $(KUBE_STAMP):
 kube-binaries: $(KUBE_STAMP) ## Build the Kubernetes binaries the harness runs (cached per version).
 
 $(HELM):
+	@echo ">> building helm $(HELM_VERSION) into the tools cache (once, a few minutes)"
 	@mkdir -p $(dir $@)
 	cd $(KUBEBUILD_DIR) && GOWORK=off CGO_ENABLED=0 GOBIN=$(dir $@) $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
@@ -45,6 +46,7 @@ helm: $(HELM) ## Install helm (cached per version).
 
 $(KUBEHARNESS):
 	@mkdir -p $(BIN)
+	@echo ">> compiling kubeharness (the first time takes a minute or two)"
 	cd $(ROOT)/libs/kubeharness && $(GO) build -trimpath -ldflags '-s -w' -o $@ ./cmd/kubeharness
 
 cluster-up: deps kube-binaries $(KUBEHARNESS) ## Start the single-node cluster in _output/cluster; prints its kubeconfig.

@@ -17,5 +17,4 @@ chart-lint: $(HELM) ## helm lint --strict the chart (defaults and OpenShift mode
 	$(HELM) lint $(CHART_DIR) --strict --kube-version 1.33.13 --set openshift.enabled=true
 
 test-chart: deps kube-binaries $(HELM) ## Chart tests: rendered objects, schema rejections, rules, dashboard, API validation.
-	cd $(ROOT)/e2e && $(GO) vet -tags chart ./chart/
 	cd $(ROOT)/e2e && MESHCSI_HELM=$(HELM) $(GO) test -tags chart -count=1 ./chart/

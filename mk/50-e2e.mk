@@ -29,15 +29,21 @@ $(PROMETHEUS):
 prometheus: $(PROMETHEUS) ## Build Prometheus (with Kubernetes service discovery) into the tools cache.
 
 test-e2e: deps kube-binaries $(HELM) $(PROMETHEUS) ## e2e cases 1-7 on a real local cluster (root); durations in _output/e2e-durations.txt.
-	cd $(E2E_DIR) && $(GO) vet -tags e2e .
 	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_PROMETHEUS=$(PROMETHEUS) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestE2E$$' .
 
 images: ## Build the driver, sentinel and demo-agent images (docker archives) into _output/images.
 	cd $(E2E_DIR) && $(GO) run ./cmd/build-images --out $(OUT)/images --tag $(VERSION) --version $(VERSION)
 
+# Built, then run, so the (first-time: minutes long) compile is announced
+# instead of hiding in a silent `go run`.
 demo: deps kube-binaries $(HELM) ## The demo: local cluster, install, a workload using the socket, uninstall hand-off (root).
-	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) $(GO) run ./cmd/demo up --dir $(DEMO_DIR) --version $(VERSION)
+	@mkdir -p $(BIN)
+	@echo ">> compiling the demo program (the first time takes a few minutes: Go builds client-go, containerd and helm's dependencies)"
+	@cd $(E2E_DIR) && $(GO) build -o $(BIN)/demo ./cmd/demo
+	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) $(BIN)/demo up --dir $(DEMO_DIR) --version $(VERSION)
 
 demo-down: ## Stop the demo's cluster and remove what it left.
-	cd $(E2E_DIR) && $(GO) run ./cmd/demo down --dir $(DEMO_DIR)
+	@mkdir -p $(BIN)
+	@cd $(E2E_DIR) && $(GO) build -o $(BIN)/demo ./cmd/demo
+	cd $(E2E_DIR) && $(BIN)/demo down --dir $(DEMO_DIR)
