@@ -30,9 +30,11 @@ type env struct {
 func newEnv(t testing.TB, vols ...string) *env {
 	t.Helper()
 	tc.RequireRoot(t)
+	// The sources' directory first: cleanups run last-in first-out, so the
+	// mounts below the kubelet directory are gone before it is removed.
+	base := tc.TempDir(t, "src")
 	e := &env{kd: tc.KubeletDir(t, vols...)}
 	e.pods = filepath.Join(e.kd, "pods")
-	base := tc.TempDir(t, "src")
 	e.src = filepath.Join(base, "agent")
 	e.other = filepath.Join(base, "other")
 	for _, d := range []string{e.src, e.other} {
