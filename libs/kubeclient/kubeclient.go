@@ -1,14 +1,15 @@
-// Package kubeclient builds Kubernetes client configuration the same way for
-// every meshcsi binary: an explicit kubeconfig when one is given, otherwise the
-// in-cluster service account, with a user agent that names the component so
-// its requests can be told apart in API server logs and audit.
+// Package kubeclient builds the Kubernetes client configuration of a meshcsi
+// binary that talks to the API server (today the sentinel): an explicit
+// kubeconfig when one is given, otherwise the in-cluster service account,
+// with a user agent that names the component so its requests can be told
+// apart in API server logs and audit. It also routes client-go's klog output
+// through the binary's zap logger.
 package kubeclient
 
 import (
 	"errors"
 	"fmt"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -62,17 +63,4 @@ func RESTConfig(o Options) (*rest.Config, error) {
 		cfg.Burst = o.Burst
 	}
 	return cfg, nil
-}
-
-// Clientset returns a typed clientset for o.
-func Clientset(o Options) (*kubernetes.Clientset, *rest.Config, error) {
-	cfg, err := RESTConfig(o)
-	if err != nil {
-		return nil, nil, err
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, nil, fmt.Errorf("failed to build clientset: %w", err)
-	}
-	return cs, cfg, nil
 }

@@ -1,19 +1,16 @@
 package kubeharness
 
+// The host network side of Node mode: the iptables guards that keep pod
+// traffic on this machine, and the removal of the chains, bridge and veths
+// the cluster leaves behind.
+
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // Chains the harness owns. Node mode is exclusive on a machine, so every
@@ -198,195 +195,4 @@ func deleteBridge(bridge string) error {
 		}
 	}
 	return run("ip", "link", "del", bridge)
-}
-
-// mountPoints returns the mount points of this mount namespace.
-func mountPoints() ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("failed to read mountinfo: %w", err)
-	}
-	return parseMountPoints(data), nil
-}
-
-// parseMountPoints extracts the mount point (fifth field, octal-escaped) of
-// each mountinfo line.
-func parseMountPoints(data []byte) []string {
-	var out []string
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		f := strings.Fields(string(line))
-		if len(f) < 5 {
-			continue
-		}
-		out = append(out, unescapeMountPath(f[4]))
-	}
-	return out
-}
-
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// MountsBelow returns the mount points equal to or below any of the given
-// prefixes (a prefix ending in "-" matches names starting with it). Tests use
-// it to prove Stop left no mount behind.
-func MountsBelow(prefixes ...string) ([]string, error) {
-	all, err := mountPoints()
-	if err != nil {
-		return nil, err
-	}
-	return filterMounts(all, prefixes), nil
-}
-
-func filterMounts(all, prefixes []string) []string {
-	var out []string
-	for _, mp := range all {
-		for _, p := range prefixes {
-			if p == "" {
-				continue
-			}
-			if mp == p || strings.HasPrefix(mp, strings.TrimSuffix(p, "/")+"/") ||
-				(strings.HasSuffix(p, "-") && strings.HasPrefix(mp, p)) {
-				out = append(out, mp)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// unmountBelow unmounts everything below the prefixes, deepest first,
-// repeating for stacked mounts; a busy mount is detached.
-func unmountBelow(prefixes ...string) error {
-	for range 10 {
-		mps, err := MountsBelow(prefixes...)
-		if err != nil {
-			return err
-		}
-		if len(mps) == 0 {
-			return nil
-		}
-		sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
-		for _, mp := range mps {
-			if err := unix.Unmount(mp, 0); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-				_ = unix.Unmount(mp, unix.MNT_DETACH)
-			}
-		}
-	}
-	mps, err := MountsBelow(prefixes...)
-	if err != nil {
-		return err
-	}
-	if len(mps) > 0 {
-		return fmt.Errorf("failed to unmount %v", mps)
-	}
-	return nil
-}
-
-// podCgroupDirs returns the kubelet's pod cgroup directories (cgroup v1 and
-// v2 layouts), deepest first.
-func podCgroupDirs() []string {
-	var dirs []string
-	roots, _ := filepath.Glob("/sys/fs/cgroup/*/kubepods*")
-	if v2, _ := filepath.Glob("/sys/fs/cgroup/kubepods*"); len(v2) > 0 {
-		roots = append(roots, v2...)
-	}
-	for _, root := range roots {
-		_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err == nil && d.IsDir() {
-				dirs = append(dirs, path)
-			}
-			return nil
-		})
-	}
-	sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
-	return dirs
-}
-
-// PodProcesses returns the PIDs of processes in the kubelet's pod cgroups.
-func PodProcesses() []int {
-	seen := map[int]bool{}
-	var pids []int
-	for _, dir := range podCgroupDirs() {
-		data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(data)) {
-			var pid int
-			if _, err := fmt.Sscanf(f, "%d", &pid); err == nil && !seen[pid] {
-				seen[pid] = true
-				pids = append(pids, pid)
-			}
-		}
-	}
-	return pids
-}
-
-// killPodProcesses SIGKILLs whatever still runs in pod cgroups (only ever
-// after the CRI failed to stop the sandboxes).
-func killPodProcesses() {
-	for _, pid := range PodProcesses() {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-// removePodCgroups removes the kubelet's now-empty cgroup directories.
-func removePodCgroups() {
-	for _, dir := range podCgroupDirs() {
-		_ = os.Remove(dir)
-	}
-}
-
-// removeContainerLogLinks removes the kubelet's symlinks in
-// /var/log/containers that point into the cluster's pod log directory.
-func removeContainerLogLinks(podLogs string) {
-	entries, err := os.ReadDir("/var/log/containers")
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		p := filepath.Join("/var/log/containers", e.Name())
-		if target, err := os.Readlink(p); err == nil && strings.HasPrefix(target, podLogs+"/") {
-			_ = os.Remove(p)
-		}
-	}
-}
-
-// removeEmptyTree removes root if it holds nothing but directories and
-// sockets (what the kubelet leaves in its fixed device-plugin directory);
-// anything else someone put there keeps it.
-func removeEmptyTree(root string) {
-	var paths []string
-	_ = filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-		if err == nil {
-			paths = append(paths, path)
-		}
-		return nil
-	})
-	sort.Slice(paths, func(i, j int) bool { return len(paths[i]) > len(paths[j]) })
-	for _, p := range paths {
-		st, err := os.Lstat(p)
-		if err != nil {
-			continue
-		}
-		if st.IsDir() || st.Mode()&os.ModeSocket != 0 {
-			_ = os.Remove(p) // fails, harmlessly, on a non-empty directory
-		}
-	}
 }

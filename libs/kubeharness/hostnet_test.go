@@ -2,9 +2,6 @@ package kubeharness
 
 import (
 	"encoding/json"
-	"net"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -100,33 +97,6 @@ func TestGuardRules(t *testing.T) {
 	}
 }
 
-func TestParseMountPoints(t *testing.T) {
-	info := []byte(`22 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
-95 22 0:45 / /tmp/kh\040dir/kubelet rw shared:50 - ext4 /dev/vda rw
-96 95 0:46 / /tmp/kh\040dir/kubelet/pods/x/volumes/tok rw - tmpfs tmpfs rw
-97 22 0:4 net:[4026532] /run/netns/cni-1234 rw shared:51 - nsfs nsfs rw
-98 22 0:4 net:[4026533] /run/netns/other rw shared:52 - nsfs nsfs rw
-`)
-	all := parseMountPoints(info)
-	if len(all) != 5 || all[1] != "/tmp/kh dir/kubelet" {
-		t.Fatalf("parseMountPoints = %q", all)
-	}
-	tests := []struct {
-		prefixes []string
-		want     []string
-	}{
-		{[]string{"/tmp/kh dir"}, []string{"/tmp/kh dir/kubelet", "/tmp/kh dir/kubelet/pods/x/volumes/tok"}},
-		{[]string{"/tmp/kh"}, nil},
-		{[]string{"/run/netns/cni-"}, []string{"/run/netns/cni-1234"}},
-		{[]string{"", "/tmp/kh dir/kubelet/pods/x/volumes/tok"}, []string{"/tmp/kh dir/kubelet/pods/x/volumes/tok"}},
-	}
-	for _, tt := range tests {
-		if got := filterMounts(all, tt.prefixes); !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("filterMounts(%q) = %q, want %q", tt.prefixes, got, tt.want)
-		}
-	}
-}
-
 func TestCNIConfig(t *testing.T) {
 	data, err := cniConfig("khbr0", "10.244.0.0/24", "/state/cni/ipam")
 	if err != nil {
@@ -158,34 +128,5 @@ func TestCNIConfig(t *testing.T) {
 	}
 	if _, err := cniConfig("khbr0", "bogus", "/x"); err == nil {
 		t.Error("cniConfig accepted a bad pod CIDR")
-	}
-}
-
-func TestRemoveEmptyTree(t *testing.T) {
-	base := t.TempDir()
-	empty := filepath.Join(base, "empty")
-	if err := os.MkdirAll(filepath.Join(empty, "device-plugins"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("unix", filepath.Join(empty, "device-plugins", "kubelet.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.(*net.UnixListener).SetUnlinkOnClose(false)
-	_ = l.Close()
-	kept := filepath.Join(base, "kept")
-	if err := os.MkdirAll(filepath.Join(kept, "sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(kept, "sub", "data"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	removeEmptyTree(empty)
-	removeEmptyTree(kept)
-	if _, err := os.Stat(empty); !os.IsNotExist(err) {
-		t.Errorf("%s (only a socket) was not removed: %v", empty, err)
-	}
-	if _, err := os.Stat(filepath.Join(kept, "sub", "data")); err != nil {
-		t.Errorf("a tree with a regular file lost it: %v", err)
 	}
 }

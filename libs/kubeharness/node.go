@@ -326,16 +326,9 @@ func (c *Cluster) containerdSocket() string {
 	return filepath.Join(c.paths.containerd, "containerd.sock")
 }
 
-// ContainerdAddress returns the path of the node's containerd socket (Node
-// mode), for image.Import or ctr.
-func (c *Cluster) ContainerdAddress() string { return c.containerdSocket() }
-
 // KubeletDir returns the kubelet's root directory (Node mode): charts that
 // mount pod volumes need it as their kubelet directory.
 func (c *Cluster) KubeletDir() string { return c.opts.KubeletDir }
-
-// NodeIP returns the node's InternalIP (Node mode).
-func (c *Cluster) NodeIP() string { return c.opts.NodeIP }
 
 // ImportImages imports docker-archive or OCI archives into the node's
 // containerd, in the namespace the kubelet uses.

@@ -1,6 +1,6 @@
-// Package logging builds the zap loggers every meshcsi binary uses, so that
-// the driver and the sentinel accept the same --log-level and --log-format
-// values and emit the same structured fields.
+// Package logging builds the zap loggers of the driver, the sentinel and the
+// kubeharness command, so that the driver and the sentinel accept the same
+// --log-level and --log-format values and emit the same structured fields.
 package logging
 
 import (

@@ -1,7 +1,9 @@
-// Package opshttp serves the operational endpoints every meshcsi binary
-// exposes on one listener: Prometheus metrics at /metrics, liveness at
-// /healthz and readiness at /readyz. The registry and listener are injected so
-// tests can run the real handler on an ephemeral port.
+// Package opshttp serves a binary's operational endpoints on one listener:
+// Prometheus metrics at /metrics, liveness at /healthz and readiness at
+// /readyz. The CSI driver is its user; it lives in libs/ so that another
+// meshcsi binary that serves these endpoints does so the same way. The
+// registry and listener are injected so tests can run the real handler on an
+// ephemeral port.
 package opshttp
 
 import (
@@ -67,9 +69,6 @@ func New(cfg Config) (*Server, error) {
 	}, nil
 }
 
-// Handler returns the server's HTTP handler, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.srv.Handler }
-
 // Serve serves on l until ctx is cancelled, then drains in-flight requests
 // within the shutdown timeout. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
@@ -108,7 +107,8 @@ func checkHandler(check Check) http.Handler {
 
 // NewRegistry returns a registry holding the Go runtime and process
 // collectors and a <namespace>_build_info gauge labelled with the binary's
-// version, revision and Go version, so every meshcsi binary reports them alike.
+// version, revision and Go version, so every binary that uses it reports them
+// alike.
 func NewRegistry(namespace, component, version string) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
