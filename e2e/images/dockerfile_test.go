@@ -101,13 +101,15 @@ func TestDockerfilesMatchTheGoBuilder(t *testing.T) {
 				t.Fatalf("want a build stage and a final stage, got %d stages", len(stages))
 			}
 			build, final := stages[0], stages[1]
-			if !strings.HasPrefix(build.from, "golang:") || !strings.HasSuffix(build.from, " AS build") {
-				t.Errorf("build stage FROM %q", build.from)
+			// The build stage cross-compiles on the builder's platform.
+			from, cross := strings.CutPrefix(build.from, "--platform=$BUILDPLATFORM ")
+			if !cross || !strings.HasPrefix(from, "golang:") || !strings.HasSuffix(from, " AS build") {
+				t.Errorf("build stage FROM %q, want --platform=$BUILDPLATFORM golang:... AS build", build.from)
 			}
 			if final.from != "scratch" {
 				t.Errorf("final stage FROM %q, want scratch", final.from)
 			}
-			for _, f := range []string{build.from, final.from} {
+			for _, f := range []string{from, final.from} {
 				if name, _, _ := strings.Cut(f, ":"); strings.Contains(name, ".") || strings.Contains(name, "/") {
 					t.Errorf("FROM %q names a registry host; use plain image names", f)
 				}
@@ -132,6 +134,10 @@ func TestDockerfilesMatchTheGoBuilder(t *testing.T) {
 			}
 			if !strings.Contains(run, "cd "+img.Module+" ") {
 				t.Errorf("go build does not run in %s: %q", img.Module, run)
+			}
+			if !strings.Contains(run, "GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build") ||
+				!slices.Contains(build.all("ARG"), "TARGETARCH") || !slices.Contains(build.all("ARG"), "TARGETOS=linux") {
+				t.Errorf("go build does not build for the target platform: %q", run)
 			}
 			if !strings.Contains(run, " -trimpath ") {
 				t.Errorf("go build without -trimpath: %q", run)
