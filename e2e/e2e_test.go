@@ -109,8 +109,8 @@ func step(t *testing.T, name string, f func(t *testing.T, ctx context.Context)) 
 }
 
 // TestE2E runs the cases in the order of their numbers, which reuses
-// installs: 1 to 4 share one install, 5 uninstalls it, 6 installs and
-// uninstalls in OpenShift mode, 7 re-installs while the sentinel waits and
+// installs: 1 to 5 share one install, 6 uninstalls it, 7 installs and
+// uninstalls in OpenShift mode, 8 re-installs while the sentinel waits and
 // finally uninstalls. A new case gets the next number and its own file.
 func TestE2E(t *testing.T) {
 	ctx := context.Background()
@@ -125,9 +125,10 @@ func TestE2E(t *testing.T) {
 		{"2 pod deletion unpublishes, no mount left", casePodDeletion},
 		{"3 Prometheus scrapes the driver by its annotations", casePrometheus},
 		{"4 driver pod restarted while workloads run", caseDriverRestart},
-		{"5 helm uninstall hands off to the sentinel", caseUninstall},
-		{"6 OpenShift mode: SCCs created, then removed", caseOpenShift},
-		{"7 re-install while the sentinel waits", caseReinstall},
+		{"5 admission policy: bad pods refused at create, owner events, driver still enforces", caseAdmission},
+		{"6 helm uninstall hands off to the sentinel", caseUninstall},
+		{"7 OpenShift mode: driver SCC created, then removed", caseOpenShift},
+		{"8 re-install while the sentinel waits", caseReinstall},
 	}
 	for i, c := range cases {
 		if !step(t, c.name, c.f) {

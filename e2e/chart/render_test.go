@@ -54,8 +54,7 @@ func ctx(t *testing.T) context.Context {
 var valueSets = map[string]map[string]string{
 	"defaults": nil,
 	"openshift": {
-		"openshift.enabled":            "true",
-		"openshift.workloadNamespaces": "{team-a,team-b}",
+		"openshift.enabled": "true",
 	},
 	"monitoring": {
 		"metrics.service.enabled":          "true",
@@ -63,6 +62,33 @@ var valueSets = map[string]map[string]string{
 		"metrics.prometheusRule.enabled":   "true",
 		"metrics.grafanaDashboard.enabled": "true",
 		"metrics.jobName":                  "csi-socket-driver",
+	},
+	// What a platform team sets: a registry mirror, update strategy,
+	// overrides, extras, SELinux relabelling, the priority quota, the
+	// namespace, and sources restricted by namespace.
+	"platform": {
+		"global.imageRegistry":                                 "registry.example.com/mirror",
+		"driver.updateStrategy.rollingUpdate.maxUnavailable":   "0",
+		"driver.updateStrategy.rollingUpdate.maxSurge":         "1",
+		"driver.serviceAccount.annotations.example\\.com/team": "platform",
+		"driver.podSecurityContext.supplementalGroups[0]":      "1000",
+		"driver.securityContext.seccompProfile.type":           "Unconfined",
+		"driver.extraArgs[0]":                                  "--socket-wait=60s",
+		"driver.extraEnv[0].name":                              "GOTRACEBACK",
+		"driver.extraEnv[0].value":                             "all",
+		"driver.extraVolumes[0].name":                          "extra",
+		"driver.extraVolumes[0].emptyDir.medium":               "Memory",
+		"driver.extraVolumeMounts[0].name":                     "extra",
+		"driver.extraVolumeMounts[0].mountPath":                "/extra",
+		"driver.seLinuxRelabel.enabled":                        "true",
+		"driver.priorityClassQuota.enabled":                    "true",
+		"namespace.create":                                     "true",
+		"commonLabels.team":                                    "platform",
+		"sources.spire-agent.socket":                           "api.sock",
+		"sources.spire-agent.namespaces":                       "{team-a,team-b}",
+		"sources.other.path":                                   "/run/other",
+		"sources.other.namespaceSelector.matchLabels.mesh":     "enabled",
+		"openshift.enabled":                                    "true",
 	},
 	"custom": {
 		"fullnameOverride":                    "mesh",
@@ -86,7 +112,6 @@ var valueSets = map[string]map[string]string{
 		"imagePullSecrets[0].name":            "regcred",
 		"commonLabels.team":                   "platform",
 		"openshift.enabled":                   "true",
-		"openshift.workloadSCC.create":        "false",
 		"openshift.csiEphemeralVolumeProfile": "baseline",
 	},
 }

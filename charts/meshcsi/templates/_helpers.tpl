@@ -40,6 +40,41 @@ meshcsi.io/driver-name: {{ .ctx.Values.driverName }}
 {{- end -}}
 
 {{/*
+The labels of the driver's pod template: those of every object except
+helm.sh/chart, so a chart-only upgrade does not restart every driver pod.
+Call with (dict "ctx" $ "component" "driver").
+*/}}
+{{- define "meshcsi.podLabels" -}}
+{{ include "meshcsi.selectorLabels" . }}
+app.kubernetes.io/part-of: meshcsi
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+meshcsi.io/driver-name: {{ .ctx.Values.driverName }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The sources as JSON: name -> {path, socket, namespaces, namespaceSelector}.
+A plain string value is the path (the chart's first values shape). The
+driver's flags and the pod admission policy are both rendered from this, so
+they cannot disagree. Use: include "meshcsi.sources" . | fromJson
+*/}}
+{{- define "meshcsi.sources" -}}
+{{- $out := dict -}}
+{{- range $name, $s := .Values.sources -}}
+{{- if kindIs "string" $s -}}
+{{- $_ := set $out $name (dict "path" $s "socket" "" "namespaces" (list) "matchLabels" (dict)) -}}
+{{- else -}}
+{{- $sel := default (dict) $s.namespaceSelector -}}
+{{- $_ := set $out $name (dict "path" $s.path "socket" (default "" $s.socket) "namespaces" (default (list) $s.namespaces) "matchLabels" (default (dict) $sel.matchLabels)) -}}
+{{- end -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
 Marks an object that pods (or the sentinel) still need after `helm uninstall`:
 Helm leaves it, and the sentinel removes it once no pod uses the driver.
 */}}
@@ -48,14 +83,20 @@ helm.sh/resource-policy: keep
 {{- end -}}
 
 {{/*
-An image reference from {repository, tag, digest}. Call with
+An image reference from {repository, tag, digest}, prefixed with
+global.imageRegistry when that is set. Call with
 (dict "image" .Values.driver.image "ctx" $).
 */}}
 {{- define "meshcsi.image" -}}
+{{- $repo := .image.repository -}}
+{{- $global := default (dict) .ctx.Values.global -}}
+{{- with $global.imageRegistry -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo -}}
+{{- end -}}
 {{- if .image.digest -}}
-{{- printf "%s@%s" .image.repository .image.digest -}}
+{{- printf "%s@%s" $repo .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) -}}
+{{- printf "%s:%s" $repo (default .ctx.Chart.AppVersion .image.tag) -}}
 {{- end -}}
 {{- end -}}
 
