@@ -11,11 +11,16 @@ import (
 	"os"
 	"runtime/debug"
 
+	"go.uber.org/zap"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/meshcsi/meshcsi/libs/kubeclient"
 	"github.com/meshcsi/meshcsi/libs/logging"
 	"github.com/meshcsi/meshcsi/libs/opshttp"
 	"github.com/meshcsi/meshcsi/libs/signals"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/namespaces"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
 )
 
@@ -59,17 +64,37 @@ func run(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Config:   cfg,
 		Version:  buildVersion(),
 		Logger:   log,
 		Registry: opshttp.NewRegistry("meshcsi", "csi-driver", buildVersion()),
 		Mounter:  mounter,
-	})
+	}
+	if cfg.NeedsNamespaces() {
+		if opts.Namespaces, err = namespaceCache(log); err != nil {
+			return err
+		}
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx)
+}
+
+// namespaceCache reads namespaces (only) with the pod's service account.
+func namespaceCache(log *zap.Logger) (*namespaces.Cache, error) {
+	kubeclient.RouteKlog(log)
+	rc, err := kubeclient.RESTConfig(kubeclient.Options{UserAgent: "meshcsi-driver/" + buildVersion()})
+	if err != nil {
+		return nil, fmt.Errorf("--source-namespace-selector needs the API server: %w", err)
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("--source-namespace-selector: %w", err)
+	}
+	return namespaces.New(client)
 }
 
 // buildVersion is the -ldflags version, else the module version recorded in

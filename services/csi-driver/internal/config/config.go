@@ -13,6 +13,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/meshcsi/meshcsi/libs/logging"
 )
@@ -25,6 +28,10 @@ const DefaultKubeletDir = "/var/lib/kubelet"
 
 // DefaultHTTPAddress serves metrics and health on every interface.
 const DefaultHTTPAddress = ":9809"
+
+// DefaultSocketWait bounds how long a publish waits for a source's socket
+// (--source-socket) before it answers Unavailable and the kubelet retries.
+const DefaultSocketWait = 30 * time.Second
 
 // ErrInvalid marks a configuration the driver refuses to start with.
 var ErrInvalid = errors.New("invalid configuration")
@@ -74,7 +81,19 @@ type Source struct {
 	Name string
 	// Dir is the absolute host directory bind-mounted into the pod.
 	Dir string
+	// Socket, when set, is the file name (no '/') of the socket inside Dir
+	// that a publish waits for (--source-socket).
+	Socket string
+	// Namespaces, when set, lists the namespaces whose pods may use the
+	// source (--source-namespaces).
+	Namespaces []string
+	// NamespaceSelector, when set, is a label selector (labels.Parse syntax)
+	// a pod's namespace may match instead (--source-namespace-selector).
+	NamespaceSelector string
 }
+
+// Restricted reports whether the source is limited to some namespaces.
+func (s Source) Restricted() bool { return len(s.Namespaces) > 0 || s.NamespaceSelector != "" }
 
 // Config is the validated configuration.
 type Config struct {
@@ -93,8 +112,16 @@ type Config struct {
 	KubeletDir string
 	// HTTPAddress serves /metrics, /healthz and /readyz; empty disables it.
 	HTTPAddress string
+	// SocketWait bounds the wait for a source's socket (--socket-wait).
+	SocketWait time.Duration
 	// Logging holds --log-level and --log-format.
 	Logging logging.Config
+}
+
+// NeedsNamespaces reports whether a source has a namespace selector, so
+// the driver must read namespaces from the API server.
+func (c Config) NeedsNamespaces() bool {
+	return slices.ContainsFunc(c.Sources, func(s Source) bool { return s.NamespaceSelector != "" })
 }
 
 // PodsDir is the directory below which every target must lie.
@@ -105,28 +132,22 @@ func (c Config) RegistrationSocket() string {
 	return filepath.Join(c.KubeletDir, "plugins_registry", c.DriverName+"-reg.sock")
 }
 
-// SourceDir returns the directory of a named source.
-func (c Config) SourceDir(name string) (string, bool) {
-	for _, s := range c.Sources {
-		if s.Name == name {
-			return s.Dir, true
-		}
-	}
-	return "", false
-}
-
 // Env names the environment variable read for each flag that is not set on
 // the command line.
 var Env = map[string]string{
-	"endpoint":       "CSI_ENDPOINT",
-	"driver-name":    "MESHCSI_DRIVER_NAME",
-	"node-id":        "NODE_NAME",
-	"source":         "MESHCSI_SOURCES",
-	"default-source": "MESHCSI_DEFAULT_SOURCE",
-	"kubelet-dir":    "MESHCSI_KUBELET_DIR",
-	"http-address":   "MESHCSI_HTTP_ADDRESS",
-	"log-level":      "MESHCSI_LOG_LEVEL",
-	"log-format":     "MESHCSI_LOG_FORMAT",
+	"endpoint":                  "CSI_ENDPOINT",
+	"driver-name":               "MESHCSI_DRIVER_NAME",
+	"node-id":                   "NODE_NAME",
+	"source":                    "MESHCSI_SOURCES",
+	"source-socket":             "MESHCSI_SOURCE_SOCKETS",
+	"source-namespaces":         "MESHCSI_SOURCE_NAMESPACES",
+	"source-namespace-selector": "MESHCSI_SOURCE_NAMESPACE_SELECTORS",
+	"socket-wait":               "MESHCSI_SOCKET_WAIT",
+	"default-source":            "MESHCSI_DEFAULT_SOURCE",
+	"kubelet-dir":               "MESHCSI_KUBELET_DIR",
+	"http-address":              "MESHCSI_HTTP_ADDRESS",
+	"log-level":                 "MESHCSI_LOG_LEVEL",
+	"log-format":                "MESHCSI_LOG_FORMAT",
 }
 
 type sourceList []string
@@ -134,20 +155,35 @@ type sourceList []string
 func (s *sourceList) String() string     { return strings.Join(*s, ",") }
 func (s *sourceList) Set(v string) error { *s = append(*s, v); return nil }
 
+// listSep separates the entries of a repeatable flag in its environment
+// variable: ',' for --source, ';' for the per-source options whose values
+// hold commas themselves (namespace lists, label selectors).
+var listSep = map[string]string{
+	"source":                    ",",
+	"source-socket":             ";",
+	"source-namespaces":         ";",
+	"source-namespace-selector": ";",
+}
+
 // Parse reads args (without the program name) and, for each flag not given,
 // its environment variable through getenv. MESHCSI_SOURCES holds
-// comma-separated NAME=DIR pairs. Usage and errors go to out.
+// comma-separated NAME=DIR pairs; the per-source options' variables hold
+// semicolon-separated NAME=VALUE pairs. Usage and errors go to out.
 func Parse(args []string, getenv func(string) string, out io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("meshcsi-driver", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		c       Config
-		sources sourceList
+		c                                    Config
+		sources, sockets, nsLists, selectors sourceList
 	)
 	fs.StringVar(&c.Endpoint, "endpoint", "", "CSI socket: a path or unix:///path (default <kubelet-dir>/plugins/<driver-name>/csi.sock)")
 	fs.StringVar(&c.DriverName, "driver-name", DefaultDriverName, "CSI driver name")
 	fs.StringVar(&c.NodeID, "node-id", "", "node ID reported to the kubelet (required)")
 	fs.Var(&sources, "source", "NAME=DIR publishable source directory (repeatable, at least one)")
+	fs.Var(&sockets, "source-socket", "NAME=FILE: publish of source NAME waits for the socket FILE (a name inside its DIR) to accept connections (repeatable)")
+	fs.Var(&nsLists, "source-namespaces", "NAME=NS1,NS2: only pods in these namespaces may use source NAME (repeatable)")
+	fs.Var(&selectors, "source-namespace-selector", "NAME=SELECTOR: pods in namespaces matching this label selector may use source NAME (repeatable; needs read access to namespaces)")
+	fs.DurationVar(&c.SocketWait, "socket-wait", DefaultSocketWait, "how long a publish waits for a --source-socket before it answers Unavailable")
 	fs.StringVar(&c.DefaultSource, "default-source", "", "source used when a volume names none (default: the only source, if there is one)")
 	fs.StringVar(&c.KubeletDir, "kubelet-dir", DefaultKubeletDir, "kubelet root directory")
 	fs.StringVar(&c.HTTPAddress, "http-address", DefaultHTTPAddress, "address for /metrics, /healthz and /readyz; empty disables")
@@ -170,10 +206,10 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 		if v == "" {
 			return
 		}
-		if f.Name == "source" {
-			for _, p := range strings.Split(v, ",") {
+		if sep, ok := listSep[f.Name]; ok {
+			for _, p := range strings.Split(v, sep) {
 				if p = strings.TrimSpace(p); p != "" {
-					sources = append(sources, p)
+					_ = f.Value.Set(p)
 				}
 			}
 			return
@@ -191,6 +227,38 @@ func Parse(args []string, getenv func(string) string, out io.Writer) (Config, er
 			return Config{}, fmt.Errorf("%w: --source %q: want NAME=DIR", ErrInvalid, s)
 		}
 		c.Sources = append(c.Sources, Source{Name: name, Dir: dir})
+	}
+	for _, o := range []struct {
+		flag string
+		list sourceList
+		set  func(*Source, string)
+	}{
+		{"source-socket", sockets, func(s *Source, v string) { s.Socket = v }},
+		{"source-namespaces", nsLists, func(s *Source, v string) {
+			for _, ns := range strings.Split(v, ",") {
+				if ns = strings.TrimSpace(ns); ns != "" {
+					s.Namespaces = append(s.Namespaces, ns)
+				}
+			}
+		}},
+		{"source-namespace-selector", selectors, func(s *Source, v string) { s.NamespaceSelector = v }},
+	} {
+		seen := map[string]bool{}
+		for _, kv := range o.list {
+			name, val, ok := strings.Cut(kv, "=")
+			if !ok || val == "" {
+				return Config{}, fmt.Errorf("%w: --%s %q: want NAME=VALUE", ErrInvalid, o.flag, kv)
+			}
+			i := slices.IndexFunc(c.Sources, func(s Source) bool { return s.Name == name })
+			if i < 0 {
+				return Config{}, fmt.Errorf("%w: --%s: %q is not a configured --source", ErrInvalid, o.flag, name)
+			}
+			if seen[name] {
+				return Config{}, fmt.Errorf("%w: --%s: source %q given twice", ErrInvalid, o.flag, name)
+			}
+			seen[name] = true
+			o.set(&c.Sources[i], val)
+		}
 	}
 	return c, c.normalize()
 }
@@ -261,6 +329,25 @@ func (c Config) Validate() error {
 		if under(s.Dir, c.KubeletDir) || under(c.KubeletDir, s.Dir) {
 			return bad("source", "%s: directory %q overlaps --kubelet-dir %q", s.Name, s.Dir, c.KubeletDir)
 		}
+		if s.Socket != "" && (strings.ContainsAny(s.Socket, "/\x00") || s.Socket == "." || s.Socket == ".." || len(s.Socket) > 255) {
+			return bad("source-socket", "%s: %q must be a file name inside the source directory (no '/')", s.Name, s.Socket)
+		}
+		if s.Socket != "" && len(s.Dir)+1+len(s.Socket) > 107 {
+			return bad("source-socket", "%s: %q is longer than a Unix socket path may be (107 bytes)", s.Name, filepath.Join(s.Dir, s.Socket))
+		}
+		for _, ns := range s.Namespaces {
+			if !IsSourceName(ns) {
+				return bad("source-namespaces", "%s: %q is not a namespace name (a DNS label)", s.Name, ns)
+			}
+		}
+		if s.NamespaceSelector != "" {
+			if _, err := labels.Parse(s.NamespaceSelector); err != nil {
+				return bad("source-namespace-selector", "%s: %q: %v", s.Name, s.NamespaceSelector, err)
+			}
+		}
+	}
+	if c.SocketWait <= 0 && slices.ContainsFunc(c.Sources, func(s Source) bool { return s.Socket != "" }) {
+		return bad("socket-wait", "%v must be positive", c.SocketWait)
 	}
 	if c.DefaultSource != "" && !slices.ContainsFunc(c.Sources, func(s Source) bool { return s.Name == c.DefaultSource }) {
 		return bad("default-source", "%q is not a configured --source", c.DefaultSource)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -22,6 +23,7 @@ func TestParse(t *testing.T) {
 		Sources:     []Source{{Name: "mesh", Dir: "/run/mesh"}, {Name: "spire", Dir: "/run/spire/sockets"}},
 		KubeletDir:  DefaultKubeletDir,
 		HTTPAddress: DefaultHTTPAddress,
+		SocketWait:  DefaultSocketWait,
 	}
 	want.Logging.Level, want.Logging.Format = "info", "json"
 	if !reflect.DeepEqual(c, want) {
@@ -30,8 +32,31 @@ func TestParse(t *testing.T) {
 	if c.RegistrationSocket() != "/var/lib/kubelet/plugins_registry/csi.meshcsi.io-reg.sock" {
 		t.Fatalf("RegistrationSocket = %s", c.RegistrationSocket())
 	}
-	if d, ok := c.SourceDir("mesh"); !ok || d != "/run/mesh" {
-		t.Fatalf("SourceDir = %s %v", d, ok)
+}
+
+func TestParseSourceOptions(t *testing.T) {
+	c, err := Parse([]string{"--node-id=n", "--source=spire=/run/spire", "--source=mesh=/run/mesh",
+		"--source-socket=spire=agent.sock", "--source-namespaces=spire=a, b",
+		"--socket-wait=5s"}, env(map[string]string{
+		"MESHCSI_SOURCE_NAMESPACES":          "mesh=ignored",
+		"MESHCSI_SOURCE_NAMESPACE_SELECTORS": "mesh=team=y,tier!=z; spire=team=x,env in (p)",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Source{
+		{Name: "mesh", Dir: "/run/mesh", NamespaceSelector: "team=y,tier!=z"},
+		{Name: "spire", Dir: "/run/spire", Socket: "agent.sock", Namespaces: []string{"a", "b"}, NamespaceSelector: "team=x,env in (p)"},
+	}
+	if !reflect.DeepEqual(c.Sources, want) || c.SocketWait != 5*time.Second || !c.NeedsNamespaces() {
+		t.Fatalf("Parse = %+v, %v", c.Sources, c.SocketWait)
+	}
+	if !c.Sources[1].Restricted() {
+		t.Fatal("spire is not restricted")
+	}
+	c, err = Parse([]string{"--node-id=n", "--source=a=/run/a"}, env(nil), io.Discard)
+	if err != nil || c.SocketWait != DefaultSocketWait || c.NeedsNamespaces() || c.Sources[0].Restricted() {
+		t.Fatalf("defaults = %+v, %v", c, err)
 	}
 }
 
@@ -91,6 +116,17 @@ func TestParseRejects(t *testing.T) {
 		{"bad log level", append(base, "--log-level=loud"), nil, "--log-level"},
 		{"bad log format", append(base, "--log-format=xml"), nil, "--log-format"},
 		{"bad env log level", base, map[string]string{"MESHCSI_LOG_LEVEL": "loud"}, "--log-level"},
+		{"socket of an unknown source", append(base, "--source-socket=b=x.sock"), nil, "--source-socket"},
+		{"socket with a slash", append(base, "--source-socket=a=../x.sock"), nil, "--source-socket"},
+		{"socket dot dot", append(base, "--source-socket=a=.."), nil, "--source-socket"},
+		{"socket path too long", append(base, "--source-socket=a="+strings.Repeat("s", 110)), nil, "--source-socket"},
+		{"socket twice", append(base, "--source-socket=a=x", "--source-socket=a=y"), nil, "--source-socket"},
+		{"socket without value", append(base, "--source-socket=a"), nil, "--source-socket"},
+		{"zero socket wait", append(base, "--source-socket=a=x", "--socket-wait=0s"), nil, "--socket-wait"},
+		{"namespaces of an unknown source", append(base, "--source-namespaces=b=x"), nil, "--source-namespaces"},
+		{"namespace not a DNS label", append(base, "--source-namespaces=a=Bad_NS"), nil, "--source-namespaces"},
+		{"bad selector", append(base, "--source-namespace-selector=a=team in"), nil, "--source-namespace-selector"},
+		{"bad env selector", base, map[string]string{"MESHCSI_SOURCE_NAMESPACE_SELECTORS": "a=x in"}, "--source-namespace-selector"},
 		{"unknown flag", append(base, "--nope"), nil, "-nope"},
 		{"positional argument", append(base, "extra"), nil, "extra"},
 	}

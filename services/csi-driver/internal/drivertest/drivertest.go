@@ -10,6 +10,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,6 +169,16 @@ func Hostile() []Case {
 			Mutate: setContext("hostPath", "/var/run/docker.sock")},
 		{Name: "attribute with the kubelet's prefix names a host path", Code: codes.InvalidArgument, Field: "volume_context[\"csi.storage.k8s.io/hostPath\"]",
 			Mutate: setContext("csi.storage.k8s.io/hostPath", "/etc")},
+		{Name: "readonly false", Code: codes.InvalidArgument, Field: "readOnly: true",
+			Mutate: func(_ string, r *csi.NodePublishVolumeRequest) { r.Readonly = false }},
+		{Name: "access mode outside the spec", Code: codes.InvalidArgument, Field: "volume_capability.access_mode",
+			Mutate: func(_ string, r *csi.NodePublishVolumeRequest) { r.VolumeCapability.AccessMode.Mode = 99 }},
+		{Name: "target of another volume type", Code: codes.InvalidArgument, Field: "target_path",
+			Mutate: setTarget("/pods/" + PodUID + "/volumes/kubernetes.io~secret/vol/mount")},
+		{Name: "target component of 256 bytes", Code: codes.InvalidArgument, Field: "target_path",
+			Mutate: setTarget(vdir + "/" + strings.Repeat("v", 256) + "/mount")},
+		{Name: "target longer than a path may be", Code: codes.InvalidArgument, Field: "target_path",
+			Mutate: setTarget(vdir + "/vol/" + strings.Repeat("m/", 2100) + "mount")},
 		{Name: "source directory missing", Code: codes.FailedPrecondition, Field: "volume_context[source]",
 			Mutate: setContext("source", MissingSource)},
 	}

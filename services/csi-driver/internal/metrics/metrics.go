@@ -23,12 +23,23 @@ var Buckets = []float64{
 	1, 2.5, 5, 10,
 }
 
+// WaitBuckets spans 10 µs (the socket is there: one connect) to the longest
+// --socket-wait a publish is likely to be given.
+var WaitBuckets = []float64{
+	10e-6, 25e-6, 50e-6, 100e-6, 250e-6, 500e-6,
+	1e-3, 10e-3, 100e-3, 250e-3, 500e-3, 1, 2.5, 5, 10, 30, 60,
+}
+
 // Metrics holds the driver's collectors.
 type Metrics struct {
-	ops       *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	published *prometheus.GaugeVec
-	ready     *prometheus.GaugeVec
+	ops        *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	published  *prometheus.GaugeVec
+	ready      *prometheus.GaugeVec
+	socketWait *prometheus.HistogramVec
+	waiting    *prometheus.GaugeVec
+	foreign    *prometheus.CounterVec
+	undecoded  prometheus.Counter
 
 	mu        sync.RWMutex
 	observers map[string]prometheus.Observer
@@ -59,9 +70,30 @@ func New(reg prometheus.Registerer, sources []string) (*Metrics, error) {
 			Name:      "source_ready",
 			Help:      "1 when the source directory exists, else 0; updated on Probe and publish.",
 		}, []string{"source"}),
+		socketWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "socket_wait_seconds",
+			Help:      "Time a publish waited for its source's socket (--source-socket) to accept a connection, by source and outcome (ready, timeout, canceled).",
+			Buckets:   WaitBuckets,
+		}, []string{"source", "outcome"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "socket_waits_in_progress",
+			Help:      "Publishes waiting now for their source's socket (pods waiting for their agent), by source.",
+		}, []string{"source"}),
+		foreign: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "foreign_targets_total",
+			Help:      "Calls refused because the target held something the driver did not make (left untouched), by gRPC method and what was found.",
+		}, []string{"method", "kind"}),
+		undecoded: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "csi_undecodable_requests_total",
+			Help:      "CSI requests that could not be decoded (they never reach a handler).",
+		}),
 		observers: map[string]prometheus.Observer{},
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.duration, m.published, m.ready} {
+	for _, c := range []prometheus.Collector{m.ops, m.duration, m.published, m.ready, m.socketWait, m.waiting, m.foreign, m.undecoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register metrics: %w", err)
 		}
@@ -69,6 +101,7 @@ func New(reg prometheus.Registerer, sources []string) (*Metrics, error) {
 	for _, s := range sources {
 		m.published.WithLabelValues(s)
 		m.ready.WithLabelValues(s)
+		m.waiting.WithLabelValues(s)
 	}
 	return m, nil
 }
@@ -102,12 +135,19 @@ func (m *Metrics) SetSourceReady(source string, ready bool) {
 	m.ready.WithLabelValues(source).Set(v)
 }
 
-// PublishedGauge returns the published-volumes gauge of source, for tests.
-func (m *Metrics) PublishedGauge(source string) prometheus.Gauge {
-	return m.published.WithLabelValues(source)
+// ObserveSocketWait records how long a publish of source waited for its
+// socket; outcome is "ready", "timeout" or "canceled".
+func (m *Metrics) ObserveSocketWait(source, outcome string, d time.Duration) {
+	m.socketWait.WithLabelValues(source, outcome).Observe(d.Seconds())
 }
 
-// ReadyGauge returns the source-ready gauge of source, for tests.
-func (m *Metrics) ReadyGauge(source string) prometheus.Gauge {
-	return m.ready.WithLabelValues(source)
-}
+// Waiting moves the number of publishes waiting for source's socket by
+// delta (+1 when a wait starts, -1 when it ends).
+func (m *Metrics) Waiting(source string, delta float64) { m.waiting.WithLabelValues(source).Add(delta) }
+
+// ForeignTarget counts a call refused because its target held something the
+// driver did not make; kind is a bounded name of what was found.
+func (m *Metrics) ForeignTarget(method, kind string) { m.foreign.WithLabelValues(method, kind).Inc() }
+
+// UndecodableRequest counts a request that failed to decode.
+func (m *Metrics) UndecodableRequest() { m.undecoded.Inc() }

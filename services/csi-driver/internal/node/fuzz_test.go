@@ -16,7 +16,8 @@ import (
 // FuzzPublishValidation feeds mutated publish requests (seeded with the
 // hostile list) through NodePublishVolume with a fake mounter. Whatever the
 // input, a refused request must leave nothing mounted, and an accepted one
-// must name a clean target inside a pod directory and a configured source.
+// must name a clean target of the kubelet's CSI layout, a configured source
+// the pod's namespace may use, readonly and an access mode of the spec.
 func FuzzPublishValidation(f *testing.F) {
 	for _, c := range tc.Hostile() {
 		r := tc.Publish(kd, "vol")
@@ -31,13 +32,21 @@ func FuzzPublishValidation(f *testing.F) {
 		block := r.GetVolumeCapability().GetBlock() != nil
 		fsType := r.GetVolumeCapability().GetMount().GetFsType()
 		f.Add(r.VolumeId, r.TargetPath, r.StagingTargetPath, src, hasSrc, r.VolumeContext["csi.storage.k8s.io/ephemeral"],
-			extraKey, extraVal, r.VolumeCapability == nil, block, fsType)
+			extraKey, extraVal, r.VolumeCapability == nil, block, fsType,
+			r.Readonly, int32(r.GetVolumeCapability().GetAccessMode().GetMode()), r.VolumeContext[KeyPodNamespace])
+	}
+	// The namespace options of source "other".
+	for _, ns := range []string{"allowed", "team-a", "team-b", "default", ""} {
+		r := tc.Publish(kd, "vol")
+		f.Add(r.VolumeId, r.TargetPath, "", "other", true, "true", "", "", false, false, "", true, int32(1), ns)
 	}
 	f.Fuzz(func(t *testing.T, volumeID, target, staging, source string, hasSource bool, ephemeral,
-		extraKey, extraVal string, noCap, block bool, fsType string) {
+		extraKey, extraVal string, noCap, block bool, fsType string, readonly bool, mode int32, namespace string) {
 		fx := newFixture(t)
 		r := tc.Publish(kd, "vol")
 		r.VolumeId, r.TargetPath, r.StagingTargetPath = volumeID, target, staging
+		r.Readonly = readonly
+		r.VolumeContext[KeyPodNamespace] = namespace
 		r.VolumeContext["csi.storage.k8s.io/ephemeral"] = ephemeral
 		delete(r.VolumeContext, "source")
 		if hasSource {
@@ -53,6 +62,7 @@ func FuzzPublishValidation(f *testing.F) {
 			r.VolumeCapability.AccessType = &csi.VolumeCapability_Block{Block: &csi.VolumeCapability_BlockVolume{}}
 		default:
 			r.VolumeCapability.GetMount().FsType = fsType
+			r.VolumeCapability.AccessMode.Mode = csi.VolumeCapability_AccessMode_Mode(mode)
 		}
 		_, err := fx.svc.NodePublishVolume(context.Background(), r)
 		if err != nil {
@@ -64,9 +74,19 @@ func FuzzPublishValidation(f *testing.F) {
 			}
 			return
 		}
+		parts := strings.Split(strings.TrimPrefix(target, kd+"/pods/"), "/")
 		if filepath.Clean(target) != target || !strings.HasPrefix(target, kd+"/pods/") ||
-			!strings.Contains(strings.TrimPrefix(target, kd+"/pods/"), "/") {
+			len(parts) != 5 || parts[1] != "volumes" || parts[2] != "kubernetes.io~csi" {
 			t.Fatalf("accepted target %q", target)
+		}
+		if !readonly {
+			t.Fatal("accepted readonly=false")
+		}
+		if _, ok := csi.VolumeCapability_AccessMode_Mode_name[mode]; !ok || mode == 0 {
+			t.Fatalf("accepted access mode %d", mode)
+		}
+		if source == "other" && namespace != "allowed" && namespace != "team-a" {
+			t.Fatalf("accepted source other from namespace %q", namespace)
 		}
 		if hasSource && source != "" && source != tc.Source && source != "other" {
 			t.Fatalf("accepted source %q", source)

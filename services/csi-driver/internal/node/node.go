@@ -7,18 +7,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/logfield"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/metrics"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 )
@@ -43,6 +41,15 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger receives one line per publish and unpublish. Required.
 	Logger *zap.Logger
+	// Namespaces reads namespace labels; required when a source has a
+	// namespace selector.
+	Namespaces Namespaces
+	// SocketWait bounds the wait for a source's socket; zero means
+	// config.DefaultSocketWait.
+	SocketWait time.Duration
+	// SocketPoll is how often the wait retries; zero means
+	// DefaultSocketPoll.
+	SocketPoll time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -54,8 +61,12 @@ type Service struct {
 
 	driverName, version, nodeID string
 	podsDir                     string
-	sources                     map[string]string
+	sources                     map[string]bool
 	sourceNames                 []string
+	sockets                     map[string]string
+	access                      map[string]*access
+	namespaces                  Namespaces
+	socketWait, socketPoll      time.Duration
 	defaultSource               string
 	mounter                     mount.Mounter
 	metrics                     *metrics.Metrics
@@ -87,7 +98,12 @@ func New(cfg Config) (*Service, error) {
 		version:       cfg.Version,
 		nodeID:        cfg.NodeID,
 		podsDir:       cfg.PodsDir,
-		sources:       make(map[string]string, len(cfg.Sources)),
+		sources:       make(map[string]bool, len(cfg.Sources)),
+		sockets:       map[string]string{},
+		access:        map[string]*access{},
+		namespaces:    cfg.Namespaces,
+		socketWait:    cfg.SocketWait,
+		socketPoll:    cfg.SocketPoll,
 		defaultSource: cfg.DefaultSource,
 		mounter:       cfg.Mounter,
 		metrics:       cfg.Metrics,
@@ -98,12 +114,31 @@ func New(cfg Config) (*Service, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.socketWait <= 0 {
+		s.socketWait = config.DefaultSocketWait
+	}
+	if s.socketPoll <= 0 {
+		s.socketPoll = DefaultSocketPoll
+	}
 	for _, src := range cfg.Sources {
-		s.sources[src.Name] = src.Dir
+		s.sources[src.Name] = true
 		s.sourceNames = append(s.sourceNames, src.Name)
+		if src.Socket != "" {
+			s.sockets[src.Name] = socketPath(src.Dir, src.Socket)
+		}
+		a, err := newAccess(src)
+		if err != nil {
+			return nil, err
+		}
+		if a != nil {
+			s.access[src.Name] = a
+		}
+		if a != nil && a.selector != nil && cfg.Namespaces == nil {
+			return nil, fmt.Errorf("node: --source-namespace-selector %s needs a namespaces reader", src.Name)
+		}
 	}
 	if s.defaultSource != "" {
-		if _, ok := s.sources[s.defaultSource]; !ok {
+		if !s.sources[s.defaultSource] {
 			return nil, fmt.Errorf("node: --default-source %q is not a configured --source", s.defaultSource)
 		}
 	}
@@ -169,11 +204,19 @@ func (s *Service) NodeGetCapabilities(context.Context, *csi.NodeGetCapabilitiesR
 	return &csi.NodeGetCapabilitiesResponse{}, nil
 }
 
-// NodePublishVolume implements csi.NodeServer.
-func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
+// NodePublishVolume implements csi.NodeServer. Order matters: everything
+// that needs no lock (validation, the namespace check, the wait for the
+// agent's socket) comes first, so a waiting publish holds up nobody.
+func (s *Service) NodePublishVolume(ctx context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
 	start := s.now()
 	p, err := s.validatePublish(req)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.checkAccess(p.source, p.namespace); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := s.waitSocket(ctx, p.source); err != nil {
 		return nil, toStatus(err)
 	}
 	s.gate.RLock()
@@ -188,32 +231,29 @@ func (s *Service) NodePublishVolume(_ context.Context, req *csi.NodePublishVolum
 	switch {
 	case errors.As(err, &srcErr):
 		s.metrics.SetSourceReady(p.source, false)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, status.Errorf(codes.FailedPrecondition, "volume_context[%s] %q: the source directory does not exist on this node", KeySource, p.source)
-		}
-		return nil, status.Errorf(codes.FailedPrecondition, "volume_context[%s] %q: %v", KeySource, p.source, err)
-	case errors.Is(err, mount.ErrOtherSource):
-		return nil, status.Errorf(codes.AlreadyExists, "target_path %q is already mounted from another source", p.target)
+		return nil, toStatus(err)
 	case err != nil:
-		return nil, targetStatus(err)
+		s.countForeign("NodePublishVolume", err)
+		return nil, toStatus(err)
 	}
 	s.metrics.SetSourceReady(p.source, true)
-	outcome := res.Outcome
-	ctx := req.GetVolumeContext()
+	vc := req.GetVolumeContext()
 	s.log.Info("published volume",
-		zap.String("volume_id", p.volumeID),
-		zap.String("target_path", p.target),
-		zap.String("namespace", ctx[KeyPodNamespace]),
-		zap.String("pod", ctx[KeyPodName]),
+		logfield.String("volume_id", p.volumeID),
+		logfield.String("target_path", p.target),
+		logfield.String("namespace", vc[KeyPodNamespace]),
+		logfield.String("pod", vc[KeyPodName]),
 		zap.String("source", p.source),
-		zap.String("outcome", outcome.String()),
+		zap.String("outcome", res.Outcome.String()),
 		zap.Duration("duration", s.now().Sub(start)),
 	)
 	return &csi.NodePublishVolumeResponse{}, nil
 }
 
 // NodeUnpublishVolume implements csi.NodeServer. A missing or unmounted
-// target succeeds: a replayed unpublish must never strand a pod.
+// target succeeds: a replayed unpublish must never strand a pod. A target
+// holding something the driver did not make is left untouched and refused
+// (FailedPrecondition naming what is there), never reported as unpublished.
 func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {
 	start := s.now()
 	if err := validateVolumeID(req.GetVolumeId()); err != nil {
@@ -233,20 +273,30 @@ func (s *Service) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishV
 	}
 	if errors.Is(err, mount.ErrNotEmpty) {
 		s.log.Warn("left a non-empty target that is not a mount in place",
-			zap.String("volume_id", req.GetVolumeId()), zap.String("target_path", target))
+			logfield.String("volume_id", req.GetVolumeId()), logfield.String("target_path", target))
 		err = nil
 	}
 	if err != nil {
-		return nil, targetStatus(err)
+		s.countForeign("NodeUnpublishVolume", err)
+		return nil, toStatus(err)
 	}
 	s.log.Info("unpublished volume",
-		zap.String("volume_id", req.GetVolumeId()),
-		zap.String("target_path", target),
+		logfield.String("volume_id", req.GetVolumeId()),
+		logfield.String("target_path", target),
 		zap.String("source", res.Source),
 		zap.Int("unmounted", res.Unmounted),
 		zap.Duration("duration", s.now().Sub(start)),
 	)
 	return &csi.NodeUnpublishVolumeResponse{}, nil
+}
+
+// countForeign counts a call refused because the target held something the
+// driver did not make.
+func (s *Service) countForeign(method string, err error) {
+	var notOurs *mount.NotOursError
+	if errors.As(err, &notOurs) {
+		s.metrics.ForeignTarget(method, notOurs.Kind)
+	}
 }
 
 // CountPublished sets the published-volumes gauge from the mounts of ours an
@@ -258,48 +308,6 @@ func (s *Service) CountPublished() (map[string]int, error) {
 		s.metrics.AddPublished(name, float64(n))
 	}
 	return counts, err
-}
-
-// toStatus converts a validation error into the gRPC status the CSI spec
-// asks for.
-func toStatus(err error) error {
-	switch {
-	case errors.Is(err, ErrInvalid):
-		return status.Error(codes.InvalidArgument, trimSentinel(err))
-	case errors.Is(err, ErrPrecondition):
-		return status.Error(codes.FailedPrecondition, trimSentinel(err))
-	default:
-		return status.Error(codes.Internal, err.Error())
-	}
-}
-
-// trimSentinel drops the "invalid argument: " prefix the sentinel adds.
-func trimSentinel(err error) string {
-	msg := err.Error()
-	for _, s := range []error{ErrInvalid, ErrPrecondition} {
-		if p := s.Error() + ": "; len(msg) > len(p) && msg[:len(p)] == p {
-			return msg[len(p):]
-		}
-	}
-	return msg
-}
-
-// targetStatus maps a mounter error about the target.
-func targetStatus(err error) error {
-	switch {
-	case errors.Is(err, mount.ErrSymlink):
-		return status.Errorf(codes.InvalidArgument, "target_path must not contain a symbolic link: %v", err)
-	case errors.Is(err, mount.ErrInvalidTarget), errors.Is(err, mount.ErrNotBeneath):
-		return status.Errorf(codes.InvalidArgument, "target_path: %v", err)
-	case errors.Is(err, mount.ErrNotOurs):
-		return status.Errorf(codes.FailedPrecondition, "target_path: %v", err)
-	case errors.Is(err, mount.ErrNotDir):
-		return status.Errorf(codes.InvalidArgument, "target_path exists and is not a directory: %v", err)
-	case errors.Is(err, mount.ErrNoParent):
-		return status.Errorf(codes.FailedPrecondition, "target_path: the parent directory does not exist (the kubelet creates it): %v", err)
-	default:
-		return status.Errorf(codes.Internal, "target_path: %v", err)
-	}
 }
 
 // keyedMutex serialises the calls for one target; entries are dropped when

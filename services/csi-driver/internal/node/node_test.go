@@ -10,30 +10,30 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/metrics"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount/mounttest"
 )
 
 const kd = "/var/lib/kubelet"
 
 type fixture struct {
 	svc  *Service
-	fake *mount.Fake
+	fake *mounttest.Fake
 	reg  *prometheus.Registry
 	logs *observer.ObservedLogs
 }
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	fake := mount.NewFake()
+	fake := mounttest.NewFake()
 	fake.Sources[tc.Source] = mount.ID{Dev: 1, Ino: 10}
 	fake.Sources["other"] = mount.ID{Dev: 1, Ino: 11}
 	reg := prometheus.NewRegistry()
@@ -48,9 +48,11 @@ func newFixture(t testing.TB) *fixture {
 		Sources: []config.Source{
 			{Name: tc.Source, Dir: "/run/agent"},
 			{Name: tc.MissingSource, Dir: "/run/gone"},
-			{Name: "other", Dir: "/run/other"},
+			// other is limited to namespace "allowed" and those labelled team=a.
+			{Name: "other", Dir: "/run/other", Namespaces: []string{"allowed"}, NamespaceSelector: "team=a"},
 		},
-		Mounter: fake, Metrics: m, Logger: zap.New(core),
+		Namespaces: fakeNamespaces{labels: map[string]map[string]string{"team-a": {"team": "a"}, "team-b": {"team": "b"}}},
+		Mounter:    fake, Metrics: m, Logger: zap.New(core),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -126,12 +128,13 @@ func TestPublishUnpublish(t *testing.T) {
 	if f.fake.Publishes != 1 || len(f.fake.Mounts[req.TargetPath]) != 1 {
 		t.Fatalf("repeated publish mounted %d times, stack %v", f.fake.Publishes, f.fake.Mounts)
 	}
-	if got := testutil.ToFloat64(f.svc.metrics.PublishedGauge(tc.Source)); got != 1 {
+	if got := gauge(t, f.reg, "meshcsi_published_volumes", tc.Source); got != 1 {
 		t.Fatalf("published gauge = %v, want 1", got)
 	}
 	// A different source on the same target is refused.
 	other := tc.Publish(kd, "vol")
 	other.VolumeContext["source"] = "other"
+	other.VolumeContext[KeyPodNamespace] = "allowed"
 	_, err := f.svc.NodePublishVolume(context.Background(), other)
 	assertCode(t, err, codes.AlreadyExists, "target_path")
 
@@ -153,7 +156,7 @@ func TestPublishUnpublish(t *testing.T) {
 	if len(f.fake.Mounts) != 0 || len(f.fake.Dirs) != 0 {
 		t.Fatalf("unpublish left %v %v", f.fake.Mounts, f.fake.Dirs)
 	}
-	if got := testutil.ToFloat64(f.svc.metrics.PublishedGauge(tc.Source)); got != 0 {
+	if got := gauge(t, f.reg, "meshcsi_published_volumes", tc.Source); got != 0 {
 		t.Fatalf("published gauge = %v, want 0", got)
 	}
 	var published, unpublished int
@@ -192,8 +195,8 @@ func TestPublishMountFailureIsInternal(t *testing.T) {
 	f := newFixture(t)
 	f.fake.PublishErr = errors.New("boom")
 	_, err := f.svc.NodePublishVolume(context.Background(), tc.Publish(kd, "vol"))
-	assertCode(t, err, codes.Internal, "target_path")
-	if got := testutil.ToFloat64(f.svc.metrics.PublishedGauge(tc.Source)); got != 0 {
+	assertCode(t, err, codes.Internal, "boom")
+	if got := gauge(t, f.reg, "meshcsi_published_volumes", tc.Source); got != 0 {
 		t.Fatalf("published gauge = %v after a failure", got)
 	}
 }
@@ -271,7 +274,7 @@ func TestIdentityAndInfo(t *testing.T) {
 	if p.Ready.Value {
 		t.Fatal("Probe ready with a missing source")
 	}
-	if got := testutil.ToFloat64(f.svc.metrics.ReadyGauge(tc.MissingSource)); got != 0 {
+	if got := gauge(t, f.reg, "meshcsi_source_ready", tc.MissingSource); got != 0 {
 		t.Fatalf("source_ready{gone} = %v", got)
 	}
 	f.fake.Sources[tc.MissingSource] = mount.ID{Dev: 1, Ino: 12}
@@ -291,7 +294,41 @@ func TestCountPublished(t *testing.T) {
 	if err != nil || got[tc.Source] != 1 || got["other"] != 1 || len(got) != 2 {
 		t.Fatalf("CountPublished = %v", got)
 	}
-	if v := testutil.ToFloat64(f.svc.metrics.PublishedGauge(tc.Source)); v != 1 {
+	if v := gauge(t, f.reg, "meshcsi_published_volumes", tc.Source); v != 1 {
 		t.Fatalf("gauge = %v", v)
 	}
+}
+
+// gauge reads the value of metric{source=...} from reg.
+func gauge(t testing.TB, reg *prometheus.Registry, name, source string) float64 {
+	t.Helper()
+	return value(t, reg, name, map[string]string{"source": source})
+}
+
+// value reads the value of the gauge or counter name{labels} from reg.
+func value(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metrics
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("%s%v not found", name, labels)
+	return 0
 }

@@ -1,14 +1,14 @@
 package node
 
 import (
-	"errors"
-	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/logfield"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 )
 
 // Volume context keys the kubelet sets for an inline volume of a CSIDriver
@@ -21,19 +21,12 @@ const (
 	KeySource = "source"
 	// kubeletPrefix marks the keys the kubelet writes.
 	kubeletPrefix = "csi.storage.k8s.io/"
-	// maxVolumeID and maxPath bound the input the driver looks at.
+	// csiPluginDir is the kubelet's directory for CSI volumes in a pod.
+	csiPluginDir = "kubernetes.io~csi"
+	// maxVolumeID bounds the volume ID the driver looks at; target paths
+	// are bounded by the mount package's limits, the same for publish and
+	// unpublish, so whatever publish accepts unpublish can undo.
 	maxVolumeID = 128
-	maxPath     = 4096
-)
-
-// Sentinel errors map to gRPC codes at the edge.
-var (
-	// ErrInvalid maps to InvalidArgument.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrPrecondition maps to FailedPrecondition.
-	ErrPrecondition = errors.New("failed precondition")
-	// ErrExists maps to AlreadyExists.
-	ErrExists = errors.New("already exists")
 )
 
 // kubeletKeys are the volume context keys the kubelet sets (podInfoOnMount,
@@ -49,16 +42,12 @@ var kubeletKeys = map[string]bool{
 	kubeletPrefix + "serviceAccount.tokens": true,
 }
 
-func invalid(format string, a ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
-}
-
 // publishRequest is a NodePublishVolumeRequest that passed validation.
 type publishRequest struct {
 	volumeID  string
 	target    string
 	source    string
-	sourceDir string
+	namespace string
 }
 
 // validatePublish checks a publish request without touching the host. The
@@ -75,6 +64,9 @@ func (s *Service) validatePublish(req *csi.NodePublishVolumeRequest) (publishReq
 	if err := validateCapability(req.GetVolumeCapability()); err != nil {
 		return p, err
 	}
+	if !req.GetReadonly() {
+		return p, invalid("readonly must be true: the driver publishes sockets read-only; set readOnly: true on the pod's csi volume")
+	}
 	if req.GetStagingTargetPath() != "" {
 		return p, invalid("staging_target_path must be empty: the driver has no stage step")
 	}
@@ -84,7 +76,7 @@ func (s *Service) validatePublish(req *csi.NodePublishVolumeRequest) (publishReq
 	}
 	for k := range ctx {
 		if k != KeySource && !kubeletKeys[k] {
-			return p, invalid("volume_context[%q] is not supported: a volume may set only %q (and %s keys are the kubelet's)", truncate(k), KeySource, kubeletPrefix)
+			return p, invalid("volume_context[%q] is not supported: a volume may set only %q (and %s keys are the kubelet's)", logfield.Bound(k), KeySource, kubeletPrefix)
 		}
 	}
 	name, named := ctx[KeySource]
@@ -95,15 +87,14 @@ func (s *Service) validatePublish(req *csi.NodePublishVolumeRequest) (publishReq
 		}
 		name = s.defaultSource
 	case looksLikePath(name):
-		return p, invalid("volume_context[%s] %q looks like a path: name a configured source instead", KeySource, truncate(name))
+		return p, invalid("volume_context[%s] %q looks like a path: name a configured source instead", KeySource, logfield.Bound(name))
 	case !config.IsSourceName(name):
-		return p, invalid("volume_context[%s] %q is not a valid source name", KeySource, truncate(name))
+		return p, invalid("volume_context[%s] %q is not a valid source name", KeySource, logfield.Bound(name))
 	}
-	dir, ok := s.sources[name]
-	if !ok {
+	if _, ok := s.sources[name]; !ok {
 		return p, invalid("volume_context[%s] %q is not a configured source", KeySource, name)
 	}
-	return publishRequest{volumeID: req.GetVolumeId(), target: target, source: name, sourceDir: dir}, nil
+	return publishRequest{volumeID: req.GetVolumeId(), target: target, source: name, namespace: ctx[KeyPodNamespace]}, nil
 }
 
 func validateVolumeID(id string) error {
@@ -125,21 +116,31 @@ func (s *Service) validateTarget(t string) (string, error) {
 	switch {
 	case t == "":
 		return "", invalid("target_path is required")
-	case len(t) > maxPath:
-		return "", invalid("target_path is longer than %d bytes", maxPath)
+	case len(t) > mount.MaxPath:
+		return "", invalid("target_path is longer than %d bytes", mount.MaxPath)
 	case strings.ContainsRune(t, 0):
 		return "", invalid("target_path contains a NUL byte")
 	case !filepath.IsAbs(t):
-		return "", invalid("target_path %q must be absolute", truncate(t))
+		return "", invalid("target_path %q must be absolute", logfield.Bound(t))
 	case filepath.Clean(t) != t:
-		return "", invalid("target_path %q must be clean (no '.', '..', '//' or trailing '/')", truncate(t))
+		return "", invalid("target_path %q must be clean (no '.', '..', '//' or trailing '/')", logfield.Bound(t))
 	}
 	rel, ok := strings.CutPrefix(t, s.podsDir+"/")
 	if !ok {
-		return "", invalid("target_path %q must be below %s", truncate(t), s.podsDir)
+		return "", invalid("target_path %q must be below %s", logfield.Bound(t), s.podsDir)
 	}
-	if !strings.Contains(rel, "/") {
-		return "", invalid("target_path %q must be inside a pod's directory below %s", truncate(t), s.podsDir)
+	// The kubelet's layout for a CSI volume:
+	// <pods>/<pod-uid>/volumes/kubernetes.io~csi/<volume>/mount. Checked
+	// here without touching the host; the mounter checks it again on the
+	// descriptors it walks.
+	parts := strings.Split(rel, "/")
+	if len(parts) != 5 || parts[1] != "volumes" || parts[2] != csiPluginDir {
+		return "", invalid("target_path %q must be a CSI volume directory of a pod: %s/<pod-uid>/volumes/%s/<volume>/mount", logfield.Bound(t), s.podsDir, csiPluginDir)
+	}
+	for _, c := range parts {
+		if len(c) > mount.MaxComponent {
+			return "", invalid("target_path %q has a component longer than %d bytes", logfield.Bound(t), mount.MaxComponent)
+		}
 	}
 	return t, nil
 }
@@ -164,8 +165,12 @@ func validateCapability(c *csi.VolumeCapability) error {
 	if m.GetVolumeMountGroup() != "" {
 		return invalid("volume_capability.mount.volume_mount_group must be empty")
 	}
-	if c.GetAccessMode().GetMode() == csi.VolumeCapability_AccessMode_UNKNOWN {
+	mode := c.GetAccessMode().GetMode()
+	if mode == csi.VolumeCapability_AccessMode_UNKNOWN {
 		return invalid("volume_capability.access_mode is required")
+	}
+	if _, ok := csi.VolumeCapability_AccessMode_Mode_name[int32(mode)]; !ok {
+		return invalid("volume_capability.access_mode %d is not a mode of the CSI spec", int32(mode))
 	}
 	return nil
 }
@@ -173,13 +178,4 @@ func validateCapability(c *csi.VolumeCapability) error {
 // looksLikePath catches attempts to name a host path instead of a source.
 func looksLikePath(s string) bool {
 	return strings.ContainsAny(s, `/\`) || strings.HasPrefix(s, ".") || strings.HasPrefix(s, "~")
-}
-
-// truncate keeps hostile input out of error messages and logs in bulk.
-func truncate(s string) string {
-	const n = 256
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -10,7 +10,6 @@ package registration
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -33,8 +32,7 @@ type Config struct {
 // Server answers the kubelet's plugin watcher.
 type Server struct {
 	registerapi.UnimplementedRegistrationServer
-	cfg        Config
-	registered atomic.Bool
+	cfg Config
 }
 
 // New validates cfg and builds a Server.
@@ -53,9 +51,6 @@ func New(cfg Config) (*Server, error) {
 // Register adds the registration service to a gRPC server.
 func (s *Server) Register(g *grpc.Server) { registerapi.RegisterRegistrationServer(g, s) }
 
-// Registered reports whether the kubelet last reported success.
-func (s *Server) Registered() bool { return s.registered.Load() }
-
 // GetInfo implements the plugin-registration API.
 func (s *Server) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
 	return &registerapi.PluginInfo{
@@ -68,7 +63,6 @@ func (s *Server) GetInfo(context.Context, *registerapi.InfoRequest) (*registerap
 
 // NotifyRegistrationStatus implements the plugin-registration API.
 func (s *Server) NotifyRegistrationStatus(_ context.Context, st *registerapi.RegistrationStatus) (*registerapi.RegistrationStatusResponse, error) {
-	s.registered.Store(st.PluginRegistered)
 	if st.PluginRegistered {
 		s.cfg.Logger.Info("registered with the kubelet", zap.String("driver", s.cfg.DriverName), zap.String("endpoint", s.cfg.Endpoint))
 	} else {

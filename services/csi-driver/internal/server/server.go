@@ -8,22 +8,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"path"
-	"path/filepath"
 	"time"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 
 	"github.com/meshcsi/meshcsi/libs/opshttp"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	"github.com/meshcsi/meshcsi/services/csi-driver/internal/logfield"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/metrics"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/node"
@@ -46,11 +46,22 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Mounter performs the mounts. Required.
 	Mounter mount.Mounter
+	// Namespaces reads namespace labels for sources with a namespace
+	// selector; required when the configuration has one. Run starts it.
+	Namespaces NamespaceCache
 	// HTTPListener, when set, is used instead of listening on
 	// Config.HTTPAddress (tests pass an ephemeral one).
 	HTTPListener net.Listener
 	// ShutdownTimeout bounds the drain; zero means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
+}
+
+// NamespaceCache is a node.Namespaces that Run starts (an informer).
+type NamespaceCache interface {
+	node.Namespaces
+	// Start runs the cache until ctx is done, without waiting for it to
+	// sync.
+	Start(ctx context.Context)
 }
 
 // Server is the running driver.
@@ -63,6 +74,7 @@ type Server struct {
 	csi     *grpc.Server
 	regGRPC *grpc.Server
 	ops     *opshttp.Server
+	sockets []*ownedSocket
 }
 
 // New validates opts and builds a Server; it touches nothing on the host.
@@ -72,6 +84,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if err := opts.Config.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.Config.NeedsNamespaces() && opts.Namespaces == nil {
+		return nil, errors.New("server: --source-namespace-selector needs a namespace cache")
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = DefaultShutdownTimeout
@@ -85,7 +100,13 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var namespaces node.Namespaces
+	if opts.Namespaces != nil {
+		namespaces = opts.Namespaces
+	}
 	svc, err := node.New(node.Config{
+		Namespaces:    namespaces,
+		SocketWait:    cfg.SocketWait,
 		DriverName:    cfg.DriverName,
 		Version:       opts.Version,
 		NodeID:        cfg.NodeID,
@@ -111,6 +132,7 @@ func New(opts Options) (*Server, error) {
 		grpc.UnaryInterceptor(s.intercept),
 		grpc.ReadBufferSize(0),
 		grpc.WriteBufferSize(0),
+		grpc.ForceServerCodecV2(countingCodec{CodecV2: encoding.GetCodecV2(proto.Name), onError: s.undecodable}),
 	)
 	csi.RegisterIdentityServer(s.csi, svc)
 	csi.RegisterNodeServer(s.csi, svc)
@@ -129,34 +151,37 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Node returns the CSI service, for tests.
-func (s *Server) Node() *node.Service { return s.node }
-
-// Run listens, counts what is already published, serves until ctx is
-// cancelled, then stops accepting, drains in-flight calls within the
-// shutdown timeout and removes both sockets. It returns nil after a clean
-// shutdown.
+// Run locks and listens on both sockets, counts what is already
+// published, serves until ctx is cancelled, then stops accepting, drains
+// in-flight calls within the shutdown timeout and removes the sockets it
+// created. A second instance on the same sockets fails with ErrInUse
+// naming the first one's pid, touching nothing. It returns nil after a
+// clean shutdown.
 func (s *Server) Run(ctx context.Context) (err error) {
 	cfg := s.opts.Config
-	csiL, err := ListenUnix(cfg.Endpoint, "endpoint")
+	csiSock, err := listenOwned(cfg.Endpoint, "endpoint")
 	if err != nil {
 		return err
 	}
-	defer removeSocket(cfg.Endpoint)
-	regL, err := ListenUnix(cfg.RegistrationSocket(), "kubelet-dir")
+	defer csiSock.release()
+	regSock, err := listenOwned(cfg.RegistrationSocket(), "kubelet-dir")
 	if err != nil {
-		_ = csiL.Close()
 		return err
 	}
-	defer removeSocket(cfg.RegistrationSocket())
+	defer regSock.release()
+	s.sockets = []*ownedSocket{csiSock, regSock}
 	httpL := s.opts.HTTPListener
 	if httpL == nil && cfg.HTTPAddress != "" {
 		if httpL, err = net.Listen("tcp", cfg.HTTPAddress); err != nil {
-			_ = csiL.Close()
-			_ = regL.Close()
 			return fmt.Errorf("--http-address %s: failed to listen: %w", cfg.HTTPAddress, err)
 		}
 	}
+	if s.opts.Namespaces != nil {
+		nsCtx, stopNS := context.WithCancel(ctx)
+		defer stopNS()
+		s.opts.Namespaces.Start(nsCtx)
+	}
+	csiL, regL := csiSock.listener, regSock.listener
 
 	errCh := make(chan error, 3)
 	// Publish and unpublish wait until the count of what an earlier instance
@@ -203,6 +228,9 @@ func (s *Server) Run(ctx context.Context) (err error) {
 // stopGracefully stops both gRPC servers: no new connections, in-flight calls
 // finish within the shutdown timeout, then the rest is cut.
 func (s *Server) stopGracefully() {
+	for _, o := range s.sockets {
+		o.remove()
+	}
 	done := make(chan struct{})
 	go func() {
 		s.csi.GracefulStop()
@@ -232,7 +260,8 @@ func (s *Server) countPublished() {
 	}
 }
 
-// intercept records metrics for every CSI call and logs a failed one once.
+// intercept records metrics for every CSI call and logs a failed one once,
+// with every request-supplied field bounded (logfield).
 func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
@@ -240,49 +269,38 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	st, _ := status.FromError(err)
 	s.metrics.Observe(method, st.Code(), time.Since(start))
 	if err != nil {
-		fields := []zap.Field{zap.String("method", method), zap.String("code", st.Code().String()), zap.String("error", st.Message())}
+		fields := []zap.Field{zap.String("method", method), zap.String("code", st.Code().String()), logfield.String("error", st.Message())}
 		if r, ok := req.(interface{ GetVolumeId() string }); ok {
-			fields = append(fields, zap.String("volume_id", r.GetVolumeId()))
+			fields = append(fields, logfield.String("volume_id", r.GetVolumeId()))
 		}
 		if r, ok := req.(interface{ GetTargetPath() string }); ok {
-			fields = append(fields, zap.String("target_path", r.GetTargetPath()))
+			fields = append(fields, logfield.String("target_path", r.GetTargetPath()))
 		}
 		s.log.Error("CSI call failed", fields...)
 	}
 	return resp, err
 }
 
-// ListenUnix listens on a Unix socket at p that only root can use (0600),
-// replacing a stale socket file; flag names the setting in errors.
-func ListenUnix(p, flag string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return nil, fmt.Errorf("--%s: failed to create the directory of %s: %w", flag, p, err)
-	}
-	if fi, err := os.Lstat(p); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("--%s: %s exists and is not a socket", flag, p)
-		}
-		if err := os.Remove(p); err != nil {
-			return nil, fmt.Errorf("--%s: failed to remove the stale socket %s: %w", flag, p, err)
-		}
-	}
-	old := unix.Umask(0o177)
-	l, err := net.Listen("unix", p)
-	unix.Umask(old)
-	if err != nil {
-		return nil, fmt.Errorf("--%s: failed to listen on %s: %w", flag, p, err)
-	}
-	if err := os.Chmod(p, 0o600); err != nil {
-		_ = l.Close()
-		return nil, fmt.Errorf("--%s: failed to restrict %s: %w", flag, p, err)
-	}
-	return l, nil
+// undecodable counts and logs a request that failed to decode: it never
+// reaches a handler, so the interceptor does not see it.
+func (s *Server) undecodable(err error) {
+	s.metrics.UndecodableRequest()
+	s.log.Warn("CSI request could not be decoded", logfield.String("error", err.Error()))
 }
 
-func removeSocket(p string) {
-	if fi, err := os.Lstat(p); err == nil && fi.Mode().Type() == fs.ModeSocket {
-		_ = os.Remove(p)
+// countingCodec is the proto codec, reporting every failed decode.
+type countingCodec struct {
+	encoding.CodecV2
+	onError func(error)
+}
+
+// Unmarshal decodes data into v and reports a failure.
+func (c countingCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	err := c.CodecV2.Unmarshal(data, v)
+	if err != nil {
+		c.onError(err)
 	}
+	return err
 }
 
 func wrap(what string, err error) error {

@@ -22,9 +22,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // skipStrings are the sanity specs skipped by name, with the reason. Every

@@ -16,6 +16,9 @@ import (
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 	"golang.org/x/sys/unix"
@@ -25,9 +28,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/config"
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/mount"
 	"github.com/meshcsi/meshcsi/services/csi-driver/internal/server"
-	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // Every test in this file whose name starts with TestRoot makes real bind
@@ -92,7 +95,7 @@ func (e *env) start(t *testing.T) *running {
 	r.cancel = cancel
 	go func() { r.done <- r.srv.Run(ctx) }()
 	t.Cleanup(func() { r.stop(t) })
-	waitFor(t, func() bool { _, err := os.Stat(e.cfg.RegistrationSocket()); return err == nil })
+	tc.WaitServing(t, e.cfg.Endpoint)
 	return r
 }
 
@@ -108,19 +111,8 @@ func (r *running) stop(t *testing.T) {
 		if err != nil {
 			t.Errorf("Run = %v", err)
 		}
-	case <-time.After(15 * time.Second):
+	case <-time.After(tc.ServeTimeout):
 		t.Error("Run did not return")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -220,7 +212,6 @@ func TestRootPublishLifecycle(t *testing.T) {
 	}()
 
 	req := tc.Publish(e.kd, "vol")
-	req.Readonly = false // the mount is read-only whatever the pod asks
 	for i := 0; i < 3; i++ {
 		if _, err := client.NodePublishVolume(ctx, req); err != nil {
 			t.Fatalf("publish %d: %v", i, err)
@@ -255,17 +246,23 @@ func TestRootPublishLifecycle(t *testing.T) {
 		t.Fatalf("publish of another source = %v, want AlreadyExists", err)
 	}
 
-	scrape := get(t, r.http+"/metrics")
-	for _, want := range []string{
-		`meshcsi_published_volumes{source="agent"} 1`,
-		`meshcsi_csi_operations_total{code="OK",method="NodePublishVolume"} 3`,
-		`meshcsi_csi_operations_total{code="AlreadyExists",method="NodePublishVolume"} 1`,
-		`meshcsi_csi_operation_duration_seconds_bucket{method="NodePublishVolume",le="2.5e-05"}`,
-		`meshcsi_source_ready{source="agent"} 1`,
+	mfs := scrape(t, r.http)
+	for _, want := range []struct {
+		name   string
+		labels map[string]string
+		value  float64
+	}{
+		{"meshcsi_published_volumes", map[string]string{"source": "agent"}, 1},
+		{"meshcsi_csi_operations_total", map[string]string{"code": "OK", "method": "NodePublishVolume"}, 3},
+		{"meshcsi_csi_operations_total", map[string]string{"code": "AlreadyExists", "method": "NodePublishVolume"}, 1},
+		{"meshcsi_source_ready", map[string]string{"source": "agent"}, 1},
 	} {
-		if !strings.Contains(scrape, want) {
-			t.Errorf("/metrics lacks %s", want)
+		if got := value(t, mfs, want.name, want.labels); got != want.value {
+			t.Errorf("%s%v = %v, want %v", want.name, want.labels, got, want.value)
 		}
+	}
+	if b := mfs["meshcsi_csi_operation_duration_seconds"].GetMetric()[0].GetHistogram().GetBucket(); b[0].GetUpperBound() != 25e-6 {
+		t.Errorf("lowest duration bucket %v, want 25 µs", b[0].GetUpperBound())
 	}
 
 	for i := 0; i < 2; i++ {
@@ -289,8 +286,8 @@ func TestRootPublishLifecycle(t *testing.T) {
 	if _, err := os.Lstat(req.TargetPath); !os.IsNotExist(err) {
 		t.Fatalf("target left: %v", err)
 	}
-	if !strings.Contains(get(t, r.http+"/metrics"), `meshcsi_published_volumes{source="agent"} 0`) {
-		t.Error("published gauge did not return to 0")
+	if v := value(t, scrape(t, r.http), "meshcsi_published_volumes", map[string]string{"source": "agent"}); v != 0 {
+		t.Errorf("published gauge = %v after unpublish, want 0", v)
 	}
 	if got := len(r.logs.FilterMessage("published volume").All()); got != 3 {
 		t.Errorf("logged %d publishes, want 3", got)
@@ -402,14 +399,15 @@ func TestRootRestartServesUnpublish(t *testing.T) {
 		t.Fatalf("mounts did not outlive the driver: %v", m)
 	}
 	r2 := e.start(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for s := get(t, r2.http+"/metrics"); !strings.Contains(s, `meshcsi_published_volumes{source="agent"} 2`); s = get(t, r2.http+"/metrics") {
-		if time.Now().After(deadline) {
-			t.Fatalf("restarted driver did not count its mounts:\n%s", grep(s, "published"))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	client = e.node(t)
+	// Publish and unpublish wait until the start-up count is done: once a
+	// replayed publish returns, the gauge holds the count.
+	if _, err := client.NodePublishVolume(context.Background(), tc.Publish(e.kd, "a")); err != nil {
+		t.Fatal(err)
+	}
+	if v := value(t, scrape(t, r2.http), "meshcsi_published_volumes", map[string]string{"source": "agent"}); v != 2 {
+		t.Fatalf("restarted driver counted %v mounts, want 2", v)
+	}
 	for _, v := range []string{"a", "b"} {
 		if _, err := client.NodeUnpublishVolume(context.Background(), unpublish(v, e.kd)); err != nil {
 			t.Fatal(err)
@@ -418,19 +416,44 @@ func TestRootRestartServesUnpublish(t *testing.T) {
 	if m := tc.MountsBelow(t, e.kd); len(m) != 0 {
 		t.Fatalf("left mounts %v", m)
 	}
-	if s := get(t, r2.http+"/metrics"); !strings.Contains(s, `meshcsi_published_volumes{source="agent"} 0`) {
-		t.Fatalf("gauge after unpublish:\n%s", grep(s, "published"))
+	if v := value(t, scrape(t, r2.http), "meshcsi_published_volumes", map[string]string{"source": "agent"}); v != 0 {
+		t.Fatalf("gauge after unpublish = %v, want 0", v)
 	}
 }
 
-func grep(s, sub string) string {
-	var out []string
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, sub) {
-			out = append(out, l)
-		}
+// scrape reads /metrics with expfmt.
+func scrape(t *testing.T, base string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return strings.Join(out, "\n")
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
+// value returns the value of the counter or gauge name{labels} in mfs.
+func value(t *testing.T, mfs map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	t.Helper()
+next:
+	for _, m := range mfs[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+				continue next
+			}
+		}
+		if m.GetCounter() != nil {
+			return m.GetCounter().GetValue()
+		}
+		return m.GetGauge().GetValue()
+	}
+	t.Fatalf("%s%v not scraped", name, labels)
+	return 0
 }
 
 func TestSocketsAreStaleSafeAndPrivate(t *testing.T) {
@@ -474,7 +497,6 @@ func TestSocketsAreStaleSafeAndPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cfg.HTTPAddress = ""
 	err = srv.Run(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "--endpoint") {
 		t.Fatalf("Run = %v, want an error naming --endpoint", err)
