@@ -25,8 +25,10 @@ const (
 	TeamA = "adm-team-a"
 	Gold  = "adm-gold"
 	Other = "adm-other"
-	// GoldKey and GoldValue are the label of Gold the labelled source selects.
-	GoldKey, GoldValue = "meshcsi-e2e/tier", "gold"
+	// GoldKey is the label key of Gold the labelled source selects.
+	GoldKey = "meshcsi-e2e/tier"
+	// GoldValue is that label's value.
+	GoldValue = "gold"
 )
 
 // Values are the chart values (helm --set) for three sources next to the
@@ -169,7 +171,7 @@ func WaitEnforced(ctx context.Context, kc kubernetes.Interface, namespace, drive
 		return err != nil && strings.Contains(err.Error(), "readOnly must be true"), nil
 	})
 	if err != nil {
-		return fmt.Errorf("the policy is not enforced after %s (last answer: %v)", timeout, last)
+		return fmt.Errorf("the policy is not enforced after %s (last answer: %w)", timeout, last)
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func BuildIndex(ctx context.Context, root, dir, tag, version string, platforms [
 				return nil, err
 			}
 			sbomPath := filepath.Join(dir, img.Name+"."+suffix+".spdx.json")
-			if err := os.WriteFile(sbomPath, sbom, 0o644); err != nil {
+			if err := os.WriteFile(sbomPath, sbom, 0o644); err != nil { //nolint:gosec // an SBOM is published with the image
 				return nil, fmt.Errorf("failed to write %s: %w", sbomPath, err)
 			}
 			b.SBOMs = append(b.SBOMs, sbomPath)

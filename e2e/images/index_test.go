@@ -21,7 +21,7 @@ import (
 // and manifest digests and byte-identical SBOMs; it then reads the layout
 // back and checks the index, the platforms and the SBOMs' contents.
 func TestIndexReproducible(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 35*time.Minute)
 	defer cancel()
 	const tag, version = "repro", "v0.0.0-repro"
 	imgs := []Image{Driver, Sentinel}
