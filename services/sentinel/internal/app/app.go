@@ -1,7 +1,8 @@
 // Package app wires the sentinel's subcommands to real clients, so main stays
 // a few lines: it parses the configuration, builds the logger and the
 // Kubernetes clients, runs the subcommand and maps its outcome to the exit
-// code (0 done or stood down, 1 configuration or API error, 2 timeout).
+// code (0 done or stood down, 1 configuration or permanent API error, 2
+// timeout, 3 interrupted, 4 a delete refused by the API server).
 package app
 
 import (
@@ -9,28 +10,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"time"
 
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	"k8s.io/client-go/metadata"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
 	"github.com/meshcsi/meshcsi/libs/kubeclient"
 	"github.com/meshcsi/meshcsi/libs/logging"
 	"github.com/meshcsi/meshcsi/libs/signals"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/cleanup"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/handoff"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/kube"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/lease"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/preview"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/nodecheck"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/run"
 )
 
 // Exit codes.
@@ -44,6 +42,10 @@ const (
 	// ExitInterrupted: stopped by SIGTERM/SIGINT (an evicted or deleted pod)
 	// before it finished; running it again continues the job.
 	ExitInterrupted = 3
+	// ExitRefused: the API server refused a delete (RBAC, an admission
+	// policy or webhook); the removal stopped there and a Warning Event
+	// names the object and the API server's message.
+	ExitRefused = 4
 )
 
 // Env is what the process gets from its surroundings.
@@ -54,9 +56,6 @@ type Env struct {
 	Stderr io.Writer
 	// Version is stamped into the user agent.
 	Version string
-	// WrapTransport, if set, wraps the HTTP transport (request counting in
-	// benchmarks).
-	WrapTransport func(rt http.RoundTripper) http.RoundTripper
 }
 
 // Main runs one subcommand and returns the exit code.
@@ -76,13 +75,16 @@ func Main(ctx context.Context, env Env) int {
 	}
 	defer func() { _ = log.Sync() }()
 	kubeclient.RouteKlog(log)
-	err = run(ctx, cfg, env, log)
+	err = execute(ctx, cfg, env, log)
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, cleanup.ErrTimeout):
+	case errors.Is(err, run.ErrTimeout):
 		log.Error("gave up waiting; nothing more was deleted", zap.Error(err))
 		return ExitTimeout
+	case errors.Is(err, run.ErrRefused):
+		log.Error("a delete was refused; the removal stopped", zap.Error(err))
+		return ExitRefused
 	case interrupted(ctx):
 		log.Warn("interrupted before finishing; run again to continue", zap.String("command", cfg.Command), zap.Error(err))
 		return ExitInterrupted
@@ -98,7 +100,7 @@ func interrupted(ctx context.Context) bool {
 	return errors.As(context.Cause(ctx), &sig)
 }
 
-func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error {
+func execute(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error {
 	rc, err := kubeclient.RESTConfig(kubeclient.Options{
 		Kubeconfig: cfg.Kubeconfig,
 		UserAgent:  "meshcsi-sentinel/" + env.Version,
@@ -107,34 +109,22 @@ func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error
 	if err != nil {
 		return err
 	}
-	if env.WrapTransport != nil {
-		rc.Wrap(env.WrapTransport)
-	}
-	typed := rest.CopyConfig(rc)
-	// Protobuf halves the decode cost and garbage of the pod LIST and watch.
-	typed.ContentType = "application/vnd.kubernetes.protobuf"
-	typed.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
-	client, err := kubernetes.NewForConfig(typed)
+	clients, err := kube.NewForConfig(rc)
 	if err != nil {
-		return fmt.Errorf("failed to build clientset: %w", err)
-	}
-	meta, err := metadata.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("failed to build metadata client: %w", err)
+		return err
 	}
 	clk := clock.RealClock{}
 	switch cfg.Command {
 	case config.CmdPlan:
-		out, err := preview.Build(ctx, cfg, client, meta, clk.Now())
+		out, err := plan.BuildPreview(ctx, cfg, clients, clk.Now())
 		if err != nil {
 			return err
 		}
-		return preview.Write(env.Stdout, cfg.Output, out)
+		return out.Write(env.Stdout, cfg.Output)
 	case config.CmdHandoff:
-		_, err := handoff.Run(ctx, cfg, handoff.Deps{Client: client, Meta: meta, Clock: clk, Logger: log})
-		return err
+		return handoffCmd(ctx, cfg, rc, clients, clk, log)
 	}
-	tuneForRun(env.Getenv)
+	tuneForRun(env.Getenv, log)
 	identity := cfg.Identity
 	if identity == "" {
 		if identity, err = os.Hostname(); err != nil {
@@ -142,22 +132,27 @@ func run(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) error
 		}
 	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events(cfg.Namespace)})
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: clients.Core.Events(cfg.Namespace)})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "meshcsi-sentinel"})
-	deps := cleanup.Deps{Client: client, Meta: meta, Clock: clk, Logger: log, Recorder: recorder, EventFlush: 300 * time.Millisecond}
-	// Validate before waiting for the Lease; each attempt gets fresh informers.
-	if _, err := cleanup.New(cfg, deps); err != nil {
+	mounts, err := nodecheck.New(nodecheck.Config{Core: clients.Core, Namespace: cfg.Namespace, Release: cfg.Release})
+	if err != nil {
 		return err
 	}
-	return lease.Run(ctx, lease.Config{Client: client, Namespace: cfg.Namespace, Name: cfg.LeaseName, Identity: identity, Logger: log},
+	deps := run.Deps{Clients: clients, Clock: clk, Logger: log, Recorder: recorder, EventFlush: 300 * time.Millisecond,
+		PreDeleteChecks: []run.Check{mounts}, FinishedPods: mounts, InJob: env.Getenv("POD_NAME") != ""}
+	// Validate before waiting for the Lease; each attempt gets fresh informers.
+	if _, err := run.New(cfg, deps); err != nil {
+		return err
+	}
+	return lease.Run(ctx, lease.Config{Client: clients.Coordination, Namespace: cfg.Namespace, Name: cfg.LeaseName, Identity: identity, Logger: log},
 		func(ctx context.Context) error {
-			s, err := cleanup.New(cfg, deps)
+			r, err := run.New(cfg, deps)
 			if err != nil {
 				return err
 			}
-			sum, err := s.Run(ctx)
-			if err == nil && sum.Result == cleanup.ResultDone {
+			sum, err := r.Run(ctx)
+			if err == nil && sum.Result == run.ResultDone {
 				// Its Lease went with its own objects: nothing to release.
 				return lease.ErrRemovedByWork
 			}

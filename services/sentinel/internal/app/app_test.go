@@ -22,6 +22,10 @@ func TestExitCodes(t *testing.T) {
 		{"bad flag", []string{"run", "--timeout", "x"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "--timeout"},
 		{"no cluster", []string{"plan"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "no kubernetes configuration"},
 	}
+	// "no cluster" must not depend on where the test runs: client-go reads
+	// the in-cluster settings from the process environment.
+	t.Setenv("KUBERNETES_SERVICE_HOST", "")
+	t.Setenv("KUBERNETES_SERVICE_PORT", "")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stderr bytes.Buffer

@@ -63,8 +63,9 @@ type Config struct {
 	Timeout time.Duration
 	// ReportInterval is the period of "waiting for N pods" reports.
 	ReportInterval time.Duration
-	// JobTemplate is the file holding the sentinel Job (handoff only).
-	JobTemplate string
+	// RemovalGuard names the removal guard's parameter ConfigMap, whose
+	// "removing" the hand-off sets to "true".
+	RemovalGuard string
 	// Output is table or json (plan only).
 	Output string
 	// Log holds --log-level and --log-format.
@@ -76,7 +77,8 @@ const Usage = `usage: meshcsi-sentinel run|plan|handoff [flags]
 
   run      wait until no pod uses the driver, then delete the release's objects
   plan     print what run would delete and which pods block it now; deletes nothing
-  handoff  record the plan ConfigMap and create the sentinel Job (pre-delete hook)
+  handoff  record the plan ConfigMap, raise the removal guard and resume the
+           suspended sentinel Job (pre-delete hook)
 `
 
 // Parse reads args (without the program name) and falls back to getenv for
@@ -121,7 +123,7 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	var timeoutS, reportS string
 	fs.StringVar(&timeoutS, "timeout", timeout, "give up waiting for blocking pods after this long (exit 2); 0 waits forever [MESHCSI_TIMEOUT]")
 	fs.StringVar(&reportS, "report-interval", report, "period of progress reports (log line and Event) [MESHCSI_REPORT_INTERVAL]")
-	fs.StringVar(&c.JobTemplate, "job-template", env("MESHCSI_JOB_TEMPLATE", ""), "handoff: file with the sentinel Job manifest (YAML or JSON) [MESHCSI_JOB_TEMPLATE]")
+	fs.StringVar(&c.RemovalGuard, "removal-guard-configmap", env("MESHCSI_REMOVAL_GUARD_CONFIGMAP", ""), "removal guard's parameter ConfigMap (default <release>-removing) [MESHCSI_REMOVAL_GUARD_CONFIGMAP]")
 	fs.StringVar(&c.Output, "o", "table", "plan: output format, table or json")
 	fs.StringVar(&c.Log.Level, "log-level", env("MESHCSI_LOG_LEVEL", "info"), "debug, info, warn or error [MESHCSI_LOG_LEVEL]")
 	fs.StringVar(&c.Log.Format, "log-format", env("MESHCSI_LOG_FORMAT", "json"), "json or console [MESHCSI_LOG_FORMAT]")
@@ -162,6 +164,9 @@ func (c *Config) Defaults() {
 	if c.LeaseName == "" {
 		c.LeaseName = c.Release + "-sentinel"
 	}
+	if c.RemovalGuard == "" {
+		c.RemovalGuard = c.Release + "-removing"
+	}
 	if c.Output == "" {
 		c.Output = "table"
 	}
@@ -195,6 +200,7 @@ func (c Config) Validate() error {
 	}
 	for _, n := range []struct{ flag, value string }{
 		{"--plan-configmap", c.PlanConfigMap}, {"--job-name", c.JobName}, {"--install-marker", c.InstallMarker}, {"--lease", c.LeaseName},
+		{"--removal-guard-configmap", c.RemovalGuard},
 	} {
 		if n.value == "" {
 			continue
@@ -208,9 +214,6 @@ func (c Config) Validate() error {
 	}
 	if c.ReportInterval <= 0 {
 		bad("--report-interval %s must be positive", c.ReportInterval)
-	}
-	if c.Command == CmdHandoff && c.JobTemplate == "" {
-		bad("--job-template is required for handoff")
 	}
 	if c.Output != "table" && c.Output != "json" {
 		bad("-o %q: want table or json", c.Output)

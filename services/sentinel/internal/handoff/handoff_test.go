@@ -11,69 +11,85 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/fixture"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/guard"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/handoff"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/jobctl"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/sentineltest"
 )
 
-const template = `apiVersion: batch/v1
-kind: Job
-metadata:
-  name: meshcsi-sentinel
-  namespace: meshcsi-system
-  labels:
-    app.kubernetes.io/instance: meshcsi
-  annotations:
-    helm.sh/hook: pre-delete
-    keep.example.com/note: stays
-spec:
-  backoffLimit: 6
-  template:
-    spec:
-      restartPolicy: Never
-      containers:
-        - name: sentinel
-          image: meshcsi/sentinel:test
-          args: [run]
-`
-
 func cfg() config.Config {
-	c := fixture.Config()
+	c := sentineltest.Config()
 	c.Command = config.CmdHandoff
-	c.JobTemplate = "/etc/meshcsi/sentinel-job.yaml"
+	c.Defaults()
 	return c
 }
 
-func deps(c *fixture.Cluster, tmpl string) handoff.Deps {
+func deps(c *sentineltest.Cluster) handoff.Deps {
 	return handoff.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clocktesting.NewFakeClock(time.Unix(1700000000, 0)), Logger: zap.NewNop(),
-		ReadFile: func(string) ([]byte, error) { return []byte(tmpl), nil }, PollInterval: time.Millisecond}
+		PollInterval: time.Millisecond}
 }
 
-func countCreates(c *fixture.Cluster, resource string) int {
+func countVerb(c *sentineltest.Cluster, verb, resource string) int {
 	n := 0
 	for _, a := range c.Client.Actions() {
-		if a.GetVerb() == "create" && a.GetResource().Resource == resource {
+		if a.GetVerb() == verb && a.GetResource().Resource == resource {
 			n++
 		}
 	}
 	return n
 }
 
-func TestHandoffIsIdempotent(t *testing.T) {
-	ctx := context.Background()
-	c := fixture.New(t)
-	c.AddRelease(t)
-	res, err := handoff.Run(ctx, cfg(), deps(c, template))
+// addJob adds the chart's sentinel Job (suspended or not, optionally finished).
+func addJob(t *testing.T, c *sentineltest.Cluster, uid string, suspended bool, finished batchv1.JobConditionType) {
+	t.Helper()
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: sentineltest.NS, Name: cfg().JobName, UID: types.UID(uid), Labels: sentineltest.Labels("sentinel")},
+		Spec: batchv1.JobSpec{Suspend: &suspended}}
+	if finished != "" {
+		job.Status.Conditions = []batchv1.JobCondition{{Type: finished, Status: corev1.ConditionTrue}}
+	}
+	if err := c.Client.Tracker().Add(job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addGuard adds the chart's removal-guard parameter ConfigMap.
+func addGuard(t *testing.T, c *sentineltest.Cluster) {
+	t.Helper()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: sentineltest.NS, Name: cfg().RemovalGuard, UID: "uid-guard", Labels: sentineltest.Labels("guard")},
+		Data: map[string]string{guard.KeyRemoving: "false"}}
+	if err := c.Client.Tracker().Add(cm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func job(t *testing.T, c *sentineltest.Cluster) *batchv1.Job {
+	t.Helper()
+	j, err := c.Client.BatchV1().Jobs(sentineltest.NS).Get(context.Background(), cfg().JobName, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.PlanCreated || !res.JobCreated || res.Objects != 12 {
+	return j
+}
+
+func TestHandoffIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	c := sentineltest.New(t)
+	c.AddRelease(t)
+	addJob(t, c, "uid-job", true, "")
+	addGuard(t, c)
+	res, err := handoff.Run(ctx, cfg(), deps(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.PlanCreated || !res.GuardRaised || !res.JobResumed || res.JobUID != "uid-job" || res.Objects != 12 {
 		t.Fatalf("first hand-off = %+v", res)
 	}
-	cm, err := c.Client.CoreV1().ConfigMaps(fixture.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
+	cm, err := c.Client.CoreV1().ConfigMaps(sentineltest.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,113 +97,129 @@ func TestHandoffIsIdempotent(t *testing.T) {
 	if err != nil || p.MarkerUID != "uid-marker-1" || len(p.Objects) != 12 {
 		t.Fatalf("plan = %+v, %v", p, err)
 	}
-	job, err := c.Client.BatchV1().Jobs(fixture.NS).Get(ctx, "meshcsi-sentinel", metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
+	if j := job(t, c); j.Spec.Suspend == nil || *j.Spec.Suspend {
+		t.Fatalf("Job suspend = %v, want resumed", j.Spec.Suspend)
 	}
-	if _, hook := job.Annotations["helm.sh/hook"]; hook || job.Annotations["keep.example.com/note"] != "stays" {
-		t.Fatalf("Job annotations = %v: Helm hook annotations must go, others stay", job.Annotations)
-	}
-	if job.Labels[plan.LabelComponent] != plan.ComponentSelf || job.Labels[plan.LabelDriverName] != fixture.Driver {
-		t.Fatalf("Job labels = %v", job.Labels)
+	g, _ := c.Client.CoreV1().ConfigMaps(sentineltest.NS).Get(ctx, cfg().RemovalGuard, metav1.GetOptions{})
+	if g.Data[guard.KeyRemoving] != "true" || g.Data[guard.KeySince] != "2023-11-14T22:13:20Z" {
+		t.Fatalf("guard = %v", g.Data)
 	}
 	// A restarted hook, even after new objects appeared, changes nothing.
 	k, _ := plan.KindByName("ServiceAccount")
-	c.Add(t, k, fixture.NS, "late", "uid-late", fixture.Labels("driver"), nil)
-	res, err = handoff.Run(ctx, cfg(), deps(c, template))
+	c.Add(t, k, sentineltest.NS, "late", "uid-late", sentineltest.Labels("driver"), nil)
+	res, err = handoff.Run(ctx, cfg(), deps(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.PlanCreated || res.JobCreated || countCreates(c, "configmaps") != 1 || countCreates(c, "jobs") != 1 {
-		t.Fatalf("second hand-off = %+v; creates cm=%d job=%d", res, countCreates(c, "configmaps"), countCreates(c, "jobs"))
+	if res.PlanCreated || res.JobResumed || res.JobRestarted || countVerb(c, "create", "configmaps") != 1 {
+		t.Fatalf("second hand-off = %+v; configmap creates %d", res, countVerb(c, "create", "configmaps"))
 	}
-	cm2, _ := c.Client.CoreV1().ConfigMaps(fixture.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
+	cm2, _ := c.Client.CoreV1().ConfigMaps(sentineltest.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
 	if cm2.Data[plan.DataKey] != cm.Data[plan.DataKey] {
 		t.Fatal("the plan was rewritten")
 	}
+	// Never a Job or a pod created, never a Job deleted.
+	for _, verb := range []string{"create", "delete"} {
+		if n := countVerb(c, verb, "jobs") + countVerb(c, verb, "pods"); n != 0 {
+			t.Fatalf("%d %s of jobs/pods", n, verb)
+		}
+	}
 }
 
-func TestHandoffReplacesStalePlanAndFinishedJob(t *testing.T) {
+func TestHandoffReplacesStalePlan(t *testing.T) {
 	ctx := context.Background()
-	c := fixture.New(t)
+	c := sentineltest.New(t)
 	c.AddRelease(t)
-	// A plan and a failed Job left by an earlier install (marker uid-marker-0).
-	stale := &plan.Plan{Release: fixture.Release, Namespace: fixture.NS, DriverName: fixture.Driver, PartOf: "meshcsi", MarkerUID: "uid-marker-0"}
+	addJob(t, c, "uid-job", true, "")
+	addGuard(t, c)
+	// A plan left by an earlier install (marker uid-marker-0).
+	stale := &plan.Plan{Release: sentineltest.Release, Namespace: sentineltest.NS, DriverName: sentineltest.Driver, PartOf: "meshcsi", MarkerUID: "uid-marker-0"}
 	c.AddPlan(t, stale, "uid-stale-plan")
-	old := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Namespace: fixture.NS, Name: "meshcsi-sentinel", UID: "uid-old-job"},
-		Status: batchv1.JobStatus{Conditions: []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue}}}}
-	if err := c.Client.Tracker().Add(old); err != nil {
-		t.Fatal(err)
-	}
-	res, err := handoff.Run(ctx, cfg(), deps(c, template))
+	res, err := handoff.Run(ctx, cfg(), deps(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.PlanCreated || !res.JobCreated || res.PlanUID == "uid-stale-plan" {
+	if !res.PlanCreated || !res.PlanReplaced || !res.JobResumed || res.PlanUID == "uid-stale-plan" {
 		t.Fatalf("hand-off = %+v", res)
 	}
-	cm, _ := c.Client.CoreV1().ConfigMaps(fixture.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
+	cm, _ := c.Client.CoreV1().ConfigMaps(sentineltest.NS).Get(ctx, "meshcsi-sentinel-plan", metav1.GetOptions{})
 	p, _ := plan.FromConfigMap(cm)
 	if p.MarkerUID != "uid-marker-1" {
 		t.Fatalf("plan marker = %q, want the current install's", p.MarkerUID)
 	}
-	job, _ := c.Client.BatchV1().Jobs(fixture.NS).Get(ctx, "meshcsi-sentinel", metav1.GetOptions{})
-	if len(job.Status.Conditions) != 0 {
-		t.Fatal("the finished Job was not replaced")
-	}
 }
 
 func TestHandoffKeepsRunningJob(t *testing.T) {
-	c := fixture.New(t)
+	c := sentineltest.New(t)
 	c.AddRelease(t)
-	c.AddJob(t, "uid-running")
-	res, err := handoff.Run(context.Background(), cfg(), deps(c, template))
+	addJob(t, c, "uid-running", false, "")
+	addGuard(t, c)
+	res, err := handoff.Run(context.Background(), cfg(), deps(c))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.JobCreated || res.JobUID != "uid-running" {
-		t.Fatalf("hand-off = %+v", res)
+	if res.JobResumed || res.JobRestarted || res.JobUID != "uid-running" || countVerb(c, "patch", "jobs") != 0 {
+		t.Fatalf("hand-off = %+v, job patches %d", res, countVerb(c, "patch", "jobs"))
 	}
 }
 
-func TestHandoffRejectsBadTemplate(t *testing.T) {
-	tests := []struct{ name, tmpl, want string }{
-		{"not yaml", "{{", "--job-template"},
-		{"not a job", "apiVersion: v1\nkind: Pod\nmetadata: {name: x}\n", "want a Job"},
-		{"other name", strings.Replace(template, "name: meshcsi-sentinel", "name: other", 1), "--job-name"},
-		{"unknown field", template + "bogus: 1\n", "--job-template"},
+// A sentinel still running on an earlier install's plan (it missed the
+// re-install) would stand down and leave this removal undone: its pod is
+// replaced by suspending and resuming the Job (never by creating one).
+func TestHandoffRestartsRunningJobOfStalePlan(t *testing.T) {
+	c := sentineltest.New(t)
+	c.AddRelease(t)
+	addGuard(t, c)
+	stale := &plan.Plan{Release: sentineltest.Release, Namespace: sentineltest.NS, DriverName: sentineltest.Driver, PartOf: "meshcsi", MarkerUID: "uid-marker-0"}
+	c.AddPlan(t, stale, "uid-stale-plan")
+	addJob(t, c, "uid-running", false, "")
+	res, err := handoff.Run(context.Background(), cfg(), deps(c))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := fixture.New(t)
-			_, err := handoff.Run(context.Background(), cfg(), deps(c, tt.tmpl))
-			if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Run() = %v, want ErrInvalid naming %s", err, tt.want)
-			}
-			if len(c.Client.Actions()) != 0 {
-				t.Fatalf("touched the cluster with a bad template: %v", c.Client.Actions())
+	if !res.PlanReplaced || !res.JobRestarted || !res.JobResumed || res.JobUID != "uid-running" {
+		t.Fatalf("hand-off = %+v; want the running Job restarted on the new plan", res)
+	}
+	if n := countVerb(c, "patch", "jobs"); n != 2 || countVerb(c, "create", "jobs") != 0 {
+		t.Fatalf("job patches %d (want suspend + resume), creates %d", n, countVerb(c, "create", "jobs"))
+	}
+	if j := job(t, c); j.Spec.Suspend == nil || *j.Spec.Suspend {
+		t.Fatal("the Job was left suspended")
+	}
+}
+
+// A finished Job cannot be resumed: the hand-off fails (so does `helm
+// uninstall`), naming the one command that starts removal again.
+func TestHandoffFinishedJobNamesRelaunch(t *testing.T) {
+	for _, cond := range []batchv1.JobConditionType{batchv1.JobFailed, batchv1.JobComplete} {
+		t.Run(string(cond), func(t *testing.T) {
+			c := sentineltest.New(t)
+			c.AddRelease(t)
+			addGuard(t, c)
+			addJob(t, c, "uid-old", false, cond)
+			_, err := handoff.Run(context.Background(), cfg(), deps(c))
+			want := "kubectl -n meshcsi-system get job meshcsi-sentinel -o yaml | kubectl replace --force -f -"
+			if !errors.Is(err, jobctl.ErrFinished) || !strings.Contains(err.Error(), want) {
+				t.Fatalf("Run() = %v, want ErrFinished naming %q", err, want)
 			}
 		})
 	}
 }
 
-// A sentinel still running on an earlier install's plan (it missed the
-// re-install) would stand down and leave this removal undone: replace it.
-func TestHandoffReplacesRunningJobOfStalePlan(t *testing.T) {
-	c := fixture.New(t)
+func TestHandoffWithoutJobOrGuard(t *testing.T) {
+	c := sentineltest.New(t)
 	c.AddRelease(t)
-	stale := &plan.Plan{Release: fixture.Release, Namespace: fixture.NS, DriverName: fixture.Driver, PartOf: "meshcsi", MarkerUID: "uid-marker-0"}
-	c.AddPlan(t, stale, "uid-stale-plan")
-	c.AddJob(t, "uid-running")
-	res, err := handoff.Run(context.Background(), cfg(), deps(c, template))
-	if err != nil {
-		t.Fatal(err)
+	// No guard: a warning, not a failure. No Job: a failure, never a create.
+	_, err := handoff.Run(context.Background(), cfg(), deps(c))
+	if !errors.Is(err, jobctl.ErrNoJob) {
+		t.Fatalf("Run() = %v, want ErrNoJob", err)
 	}
-	if !res.PlanReplaced || !res.JobCreated || res.JobUID == "uid-running" {
-		t.Fatalf("hand-off = %+v; want the stale plan and its running Job replaced", res)
+	if countVerb(c, "create", "jobs") != 0 {
+		t.Fatal("the hand-off created a Job")
 	}
-	job, err := c.Client.BatchV1().Jobs(fixture.NS).Get(context.Background(), "meshcsi-sentinel", metav1.GetOptions{})
-	if err != nil || job.UID == "uid-running" {
-		t.Fatalf("Job = %v, %v; want a new one", job, err)
+	addJob(t, c, "uid-job", true, "")
+	res, err := handoff.Run(context.Background(), cfg(), deps(c))
+	if err != nil || res.GuardRaised || !res.JobResumed {
+		t.Fatalf("Run() = %+v, %v", res, err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 	"go.uber.org/zap"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	typedcoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
@@ -40,7 +40,8 @@ const releaseTimeout = 5 * time.Second
 
 // Config describes the Lease.
 type Config struct {
-	Client    kubernetes.Interface
+	// Client reads and writes the Lease.
+	Client    typedcoordinationv1.CoordinationV1Interface
 	Namespace string
 	Name      string
 	Identity  string
@@ -82,7 +83,7 @@ func runOnce(ctx context.Context, cfg Config, work func(ctx context.Context) err
 	}
 	lock := &resourcelock.LeaseLock{
 		LeaseMeta:  metaFor(cfg),
-		Client:     cfg.Client.CoordinationV1(),
+		Client:     cfg.Client,
 		LockConfig: resourcelock.ResourceLockConfig{Identity: cfg.Identity},
 	}
 	lctx, cancel := context.WithCancel(ctx)

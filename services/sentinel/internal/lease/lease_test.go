@@ -3,7 +3,6 @@ package lease
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,30 +13,41 @@ import (
 )
 
 func cfg(client *fake.Clientset, id string) Config {
-	return Config{Client: client, Namespace: "ns", Name: "r-sentinel", Identity: id, Logger: zap.NewNop(),
+	return Config{Client: client.CoordinationV1(), Namespace: "ns", Name: "r-sentinel", Identity: id, Logger: zap.NewNop(),
 		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 100 * time.Millisecond}
 }
 
+// observe is how long a test watches for something that must not happen.
+const observe = 500 * time.Millisecond
+
 func TestOneHolderAtATime(t *testing.T) {
 	client := fake.NewClientset()
-	var active, maxActive, runs atomic.Int32
-	work := func(ctx context.Context) error {
-		n := active.Add(1)
-		for {
-			m := maxActive.Load()
-			if n <= m || maxActive.CompareAndSwap(m, n) {
-				break
-			}
+	started := make(chan string, 2)
+	release := make(chan struct{})
+	work := func(id string) func(context.Context) error {
+		return func(context.Context) error {
+			started <- id
+			<-release
+			return nil
 		}
-		time.Sleep(300 * time.Millisecond)
-		active.Add(-1)
-		runs.Add(1)
-		return nil
 	}
 	errs := make(chan error, 2)
 	for _, id := range []string{"a", "b"} {
-		go func() { errs <- Run(context.Background(), cfg(client, id), work) }()
+		go func() { errs <- Run(context.Background(), cfg(client, id), work(id)) }()
 	}
+	var first string
+	select {
+	case first = <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no contender got the lease")
+	}
+	// The other contender must not start while the first holds the lease.
+	select {
+	case second := <-started:
+		t.Fatalf("%s started while %s held the lease", second, first)
+	case <-time.After(observe):
+	}
+	close(release)
 	for range 2 {
 		select {
 		case err := <-errs:
@@ -48,8 +58,8 @@ func TestOneHolderAtATime(t *testing.T) {
 			t.Fatal("a contender never got the lease")
 		}
 	}
-	if runs.Load() != 2 || maxActive.Load() != 1 {
-		t.Fatalf("runs=%d max concurrent=%d; want 2 runs, never concurrent", runs.Load(), maxActive.Load())
+	if len(started) != 1 {
+		t.Fatalf("the second contender did not run after the first released the lease")
 	}
 }
 
@@ -63,12 +73,12 @@ func TestWorkErrorReturned(t *testing.T) {
 
 func TestCancelledWhileWaiting(t *testing.T) {
 	client := fake.NewClientset()
-	hold := make(chan struct{})
+	hold, holding := make(chan struct{}), make(chan struct{})
 	go func() {
-		_ = Run(context.Background(), cfg(client, "holder"), func(context.Context) error { <-hold; return nil })
+		_ = Run(context.Background(), cfg(client, "holder"), func(context.Context) error { close(holding); <-hold; return nil })
 	}()
 	defer close(hold)
-	time.Sleep(300 * time.Millisecond)
+	<-holding
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	ran := false

@@ -24,6 +24,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/kube"
 )
 
 // Defaults of Config.
@@ -53,8 +55,6 @@ type Config struct {
 	PortName string
 	// RequestTimeout bounds one scrape.
 	RequestTimeout time.Duration
-	// PageSize of the driver pod list; 0 means 500.
-	PageSize int64
 }
 
 // Checker reads every driver pod's count of published volumes.
@@ -72,9 +72,6 @@ func New(cfg Config) (*Checker, error) {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
-	}
-	if cfg.PageSize == 0 {
-		cfg.PageSize = 500
 	}
 	return &Checker{cfg: cfg}, nil
 }
@@ -164,21 +161,25 @@ func (c *Checker) Blocking(ctx context.Context) ([]string, error) {
 }
 
 // ClearNodes reports which nodes' drivers were read and hold no published
-// volume: a finished (Succeeded or Failed) pod on such a node no longer
-// blocks removal, since the kubelet has torn its volumes down. A node missing
-// from the map (no driver pod, or one that could not be read) is not clear.
-func (c *Checker) ClearNodes(ctx context.Context) (map[string]bool, error) {
+// volume, and one line for each node that holds some or could not be read:
+// a finished (Succeeded or Failed) pod on a clear node no longer blocks
+// removal, since the kubelet has torn its volumes down. A node missing from
+// the map (no driver pod, or one that could not be read) is not clear.
+func (c *Checker) ClearNodes(ctx context.Context) (map[string]bool, []string, error) {
 	res, err := c.Check(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	clear := map[string]bool{}
+	var holding []string
 	for _, n := range res.Nodes {
 		if n.Clear() {
 			clear[n.Node] = true
+		} else {
+			holding = append(holding, n.String())
 		}
 	}
-	return clear, nil
+	return clear, holding, nil
 }
 
 // Check asks every scheduled driver pod (the release's pods with the
@@ -193,7 +194,7 @@ func (c *Checker) Check(ctx context.Context) (Result, error) {
 	p := pager.New(func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
 		return c.cfg.Core.Pods(c.cfg.Namespace).List(ctx, opts)
 	})
-	p.PageSize = c.cfg.PageSize
+	p.PageSize = kube.PageSize
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + c.cfg.Release + ",app.kubernetes.io/component=driver"}
 	err := p.EachListItem(ctx, sel, func(obj runtime.Object) error {
 		pod, ok := obj.(*corev1.Pod)

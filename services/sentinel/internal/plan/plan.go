@@ -18,9 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/metadata"
+
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/kube"
 )
 
-// Labels and annotations of the chart contract (docs/contracts.md).
+// Labels and annotations of the chart contract (docs/chart.md).
 const (
 	LabelInstance    = "app.kubernetes.io/instance"
 	LabelPartOf      = "app.kubernetes.io/part-of"
@@ -44,6 +46,9 @@ const (
 	PhaseDaemonSet
 	// PhaseRest is everything else of the release, in Kinds order.
 	PhaseRest
+	// PhaseGuard is the removal and namespace guards (admission policies and
+	// their bindings): they hold until the driver is gone, then go by name.
+	PhaseGuard
 	// PhaseSelf is the sentinel's own Job, plan and RBAC, last.
 	PhaseSelf
 )
@@ -73,6 +78,8 @@ var Kinds = []Kind{
 	{Kind: "PodMonitor", GVR: schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "podmonitors"}, Namespaced: true, Optional: true, Phase: PhaseRest},
 	{Kind: "ServiceMonitor", GVR: schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "servicemonitors"}, Namespaced: true, Optional: true, Phase: PhaseRest},
 	{Kind: "PrometheusRule", GVR: schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"}, Namespaced: true, Optional: true, Phase: PhaseRest},
+	{Kind: "ValidatingAdmissionPolicyBinding", GVR: schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}, Phase: PhaseGuard},
+	{Kind: "ValidatingAdmissionPolicy", GVR: schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}, Phase: PhaseGuard},
 }
 
 // Job and Lease are the sentinel's own objects not recorded at hand-off.
@@ -139,10 +146,13 @@ func (r Release) Selector() string {
 	return fmt.Sprintf("%s=%s,%s=%s,%s=%s", LabelInstance, r.Name, LabelPartOf, r.PartOf, LabelDriverName, r.DriverName)
 }
 
-// Owns reports whether an object with these metadata belongs to the release:
-// namespaced objects must live in the install namespace, cluster-scoped ones
-// must carry the release-namespace annotation of the install namespace, and
-// both must carry the release labels.
+// Owns reports whether an object with these metadata belongs to the
+// release, by what the chart guarantees rather than by what Helm adds: the
+// release labels, and for namespaced objects the install namespace. A
+// cluster-scoped object is the release's unless its Helm release-namespace
+// annotation names another namespace (a same-named release elsewhere); an
+// object applied without Helm (`helm template | kubectl apply`, Argo CD)
+// carries no such annotation and is the release's by its labels.
 func (r Release) Owns(k Kind, m metav1.Object) bool {
 	l := m.GetLabels()
 	if l[LabelInstance] != r.Name || l[LabelPartOf] != r.PartOf || l[LabelDriverName] != r.DriverName {
@@ -151,7 +161,8 @@ func (r Release) Owns(k Kind, m metav1.Object) bool {
 	if k.Namespaced {
 		return m.GetNamespace() == r.Namespace
 	}
-	return m.GetAnnotations()[AnnotReleaseNS] == r.Namespace
+	ns, annotated := m.GetAnnotations()[AnnotReleaseNS]
+	return !annotated || ns == r.Namespace
 }
 
 // Served reports whether the API server serves gvr, so optional kinds
@@ -191,31 +202,23 @@ func Discover(ctx context.Context, meta metadata.Interface, dc discovery.Discove
 		if k.Namespaced {
 			ri = meta.Resource(k.GVR).Namespace(r.Namespace)
 		}
-		opts := metav1.ListOptions{LabelSelector: r.Selector(), Limit: 500}
-		for {
-			list, err := ri.List(ctx, opts)
-			if err != nil {
-				return nil, fmt.Errorf("failed to list %s: %w", k.GVR.Resource, err)
+		err := kube.EachMeta(ctx, ri, metav1.ListOptions{LabelSelector: r.Selector()}, func(m *metav1.PartialObjectMetadata) error {
+			if !r.Owns(k, m) {
+				return nil
 			}
-			for i := range list.Items {
-				m := &list.Items[i]
-				if !r.Owns(k, m) {
-					continue
-				}
-				switch m.GetLabels()[LabelComponent] {
-				case ComponentHandoff, ComponentMarker:
-					continue
-				}
-				p.Objects = append(p.Objects, Object{
-					Kind: k.Kind, Group: k.GVR.Group, Version: k.GVR.Version, Resource: k.GVR.Resource,
-					Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()),
-					Self: m.GetLabels()[LabelComponent] == ComponentSelf,
-				})
+			switch m.GetLabels()[LabelComponent] {
+			case ComponentHandoff, ComponentMarker:
+				return nil
 			}
-			if list.Continue == "" {
-				break
-			}
-			opts.Continue = list.Continue
+			p.Objects = append(p.Objects, Object{
+				Kind: k.Kind, Group: k.GVR.Group, Version: k.GVR.Version, Resource: k.GVR.Resource,
+				Namespace: m.GetNamespace(), Name: m.GetName(), UID: string(m.GetUID()),
+				Self: m.GetLabels()[LabelComponent] == ComponentSelf,
+			})
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failed to list %s: %w", k.GVR.Resource, err)
 		}
 	}
 	p.Sort()

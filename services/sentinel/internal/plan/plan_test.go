@@ -6,13 +6,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/fixture"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/sentineltest"
 )
 
-var rel = plan.Release{Name: fixture.Release, Namespace: fixture.NS, DriverName: fixture.Driver, PartOf: "meshcsi"}
+var rel = plan.Release{Name: sentineltest.Release, Namespace: sentineltest.NS, DriverName: sentineltest.Driver, PartOf: "meshcsi"}
 
-func discover(t *testing.T, c *fixture.Cluster) *plan.Plan {
+func discover(t *testing.T, c *sentineltest.Cluster) *plan.Plan {
 	t.Helper()
 	p, err := plan.Discover(context.Background(), c.Meta, c.Client.Discovery(), rel, "uid-marker-1", time.Unix(0, 0))
 	if err != nil {
@@ -34,7 +34,7 @@ func render(objs []plan.Object) string {
 }
 
 func TestDiscoverSelectsOnlyTheReleaseInOrder(t *testing.T) {
-	c := fixture.New(t)
+	c := sentineltest.New(t)
 	c.AddRelease(t)
 	p := discover(t, c)
 	want := strings.Join([]string{
@@ -82,9 +82,9 @@ func TestOptionalKinds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := fixture.New(t, tt.served...)
-			c.Add(t, scc, "", "meshcsi-driver", "uid-scc", fixture.Labels("driver"), map[string]string{plan.AnnotReleaseNS: fixture.NS})
-			c.Add(t, pm, fixture.NS, "meshcsi", "uid-pm", fixture.Labels("monitoring"), nil)
+			c := sentineltest.New(t, tt.served...)
+			c.Add(t, scc, "", "meshcsi-driver", "uid-scc", sentineltest.Labels("driver"), map[string]string{plan.AnnotReleaseNS: sentineltest.NS})
+			c.Add(t, pm, sentineltest.NS, "meshcsi", "uid-pm", sentineltest.Labels("monitoring"), nil)
 			got := render(discover(t, c).Objects)
 			if strings.Contains(got, "uid-scc") != tt.wantSCC || strings.Contains(got, "uid-pm") != tt.wantMon {
 				t.Fatalf("plan = %q", got)
@@ -94,14 +94,14 @@ func TestOptionalKinds(t *testing.T) {
 }
 
 func TestConfigMapRoundTrip(t *testing.T) {
-	c := fixture.New(t)
+	c := sentineltest.New(t)
 	c.AddRelease(t)
 	p := discover(t, c)
 	cm, err := p.ToConfigMap("meshcsi-sentinel-plan")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cm.Labels[plan.LabelComponent] != plan.ComponentSelf || cm.Namespace != fixture.NS {
+	if cm.Labels[plan.LabelComponent] != plan.ComponentSelf || cm.Namespace != sentineltest.NS {
 		t.Fatalf("plan ConfigMap meta = %+v", cm.ObjectMeta)
 	}
 	back, err := plan.FromConfigMap(cm)

@@ -15,7 +15,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/remove"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/watch"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/tracker"
 )
 
 // MaxListed bounds how many blockers one report names.
@@ -25,10 +25,16 @@ const MaxListed = 20
 const (
 	ReasonWaiting   = "WaitingForPods"
 	ReasonRemoving  = "Removing"
-	ReasonDeleted   = "Deleted"
 	ReasonStoodDown = "StoodDown"
 	ReasonTimedOut  = "TimedOut"
 	ReasonFinished  = "Finished"
+	// ReasonRefused (Warning): the API server refused a delete; removal stopped.
+	ReasonRefused = "RemovalRefused"
+	// ReasonCSIDriverExists (Warning): a CSIDriver of the driver's name
+	// exists again; the DaemonSet stays until it is gone.
+	ReasonCSIDriverExists = "CSIDriverExists"
+	// ReasonWaitingForCheck: a pre-delete check (say, node mounts) blocks.
+	ReasonWaitingForCheck = "WaitingForCheck"
 )
 
 // Reporter writes progress to the log and, when it has a target, as Events.
@@ -50,9 +56,9 @@ func New(log *zap.Logger, recorder record.EventRecorder, target runtime.Object) 
 // maxEventMessage keeps Event messages under the API server's 1 KiB note limit.
 const maxEventMessage = 1000
 
-// WaitingMessage is the Event text for blockers: up to MaxListed pods in a
-// compact form, as many as fit in one Event, then how many more there are.
-func WaitingMessage(blockers []watch.Blocker) string {
+// WaitingMessage is the Event text for blockers: up to MaxListed pods, as
+// many as fit in one Event, then how many more there are.
+func WaitingMessage(blockers []tracker.Blocker) string {
 	head := fmt.Sprintf("waiting for %d pods", len(blockers))
 	var items []string
 	used := len(head)
@@ -60,7 +66,7 @@ func WaitingMessage(blockers []watch.Blocker) string {
 		if i == MaxListed {
 			break
 		}
-		item := compact(bl)
+		item := bl.String()
 		// Leave room for "; and NNNNN more".
 		if used+len(item)+2+20 > maxEventMessage {
 			break
@@ -78,28 +84,8 @@ func WaitingMessage(blockers []watch.Blocker) string {
 	return msg
 }
 
-// compact renders a blocker as "ns/name (Kind/owner, node N, Phase)".
-func compact(b watch.Blocker) string {
-	owner := "no owner"
-	if b.OwnerKind != "" {
-		owner = b.OwnerKind + "/" + b.OwnerName
-	}
-	node := b.Node
-	if node == "" {
-		node = "<unscheduled>"
-	}
-	if b.NodeGone {
-		node += " (gone)"
-	}
-	state := b.Phase
-	if b.TerminatingSince != nil {
-		state = "terminating since " + b.TerminatingSince.UTC().Format(time.RFC3339)
-	}
-	return fmt.Sprintf("%s/%s (%s, node %s, %s)", b.Namespace, b.Name, owner, node, state)
-}
-
 // Waiting reports the current blockers.
-func (r *Reporter) Waiting(blockers []watch.Blocker, waited time.Duration) {
+func (r *Reporter) Waiting(blockers []tracker.Blocker, waited time.Duration) {
 	listed := blockers
 	if len(listed) > MaxListed {
 		listed = listed[:MaxListed]
@@ -131,19 +117,19 @@ func (r *Reporter) event(eventType, reason, message string) {
 
 // Summary is the final machine-readable account of one run.
 type Summary struct {
-	// Result is done, stood-down or timed-out.
-	Result    string          `json:"result"`
-	Release   string          `json:"release"`
-	Namespace string          `json:"namespace"`
-	Driver    string          `json:"driver"`
-	Waited    string          `json:"waited"`
-	Deleted   []string        `json:"deleted"`
-	Gone      []string        `json:"gone"`
-	Replaced  []string        `json:"replaced"`
-	Forbidden []string        `json:"forbidden,omitempty"`
-	Adopted   []string        `json:"adopted,omitempty"`
-	Blockers  []watch.Blocker `json:"blockers,omitempty"`
-	Message   string          `json:"message,omitempty"`
+	// Result is done, stood-down, timed-out, refused or failed.
+	Result    string            `json:"result"`
+	Release   string            `json:"release"`
+	Namespace string            `json:"namespace"`
+	Driver    string            `json:"driver"`
+	Waited    string            `json:"waited"`
+	Deleted   []string          `json:"deleted"`
+	Gone      []string          `json:"gone"`
+	Replaced  []string          `json:"replaced"`
+	Refused   []string          `json:"refused,omitempty"`
+	Adopted   []string          `json:"adopted,omitempty"`
+	Blockers  []tracker.Blocker `json:"blockers,omitempty"`
+	Message   string            `json:"message,omitempty"`
 }
 
 // Add files one removal result into the summary.
@@ -155,9 +141,7 @@ func (s *Summary) Add(r remove.Result) {
 		s.Gone = append(s.Gone, r.Object.String())
 	case remove.Replaced:
 		s.Replaced = append(s.Replaced, r.Object.String())
-	case remove.Forbidden:
-		s.Forbidden = append(s.Forbidden, r.Object.String())
-	default:
+	case remove.Adopted:
 		s.Adopted = append(s.Adopted, r.Object.String())
 	}
 }

@@ -11,13 +11,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/record"
 
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/watch"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/tracker"
 )
 
-func blockers(n int) []watch.Blocker {
-	out := make([]watch.Blocker, n)
+func blockers(n int) []tracker.Blocker {
+	out := make([]tracker.Blocker, n)
 	for i := range out {
-		out[i] = watch.Blocker{Namespace: "ns", Name: fmt.Sprintf("p%02d", i), OwnerKind: "ReplicaSet", OwnerName: "rs", Node: "n1", Phase: "Running"}
+		out[i] = tracker.Blocker{Namespace: "ns", Name: fmt.Sprintf("p%02d", i), OwnerKind: "ReplicaSet", OwnerName: "rs", Node: "n1", Phase: "Running"}
 	}
 	return out
 }

@@ -1,13 +1,14 @@
-package watch
+package tracker
 
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/tools/cache"
 )
 
-// PodInfo is what the tracker keeps of a pod: a few hundred bytes instead of
+// PodInfo is what Pods keeps of a pod: a few hundred bytes instead of
 // a full corev1.Pod (whose empty struct alone is over a kilobyte), so ten
 // thousand pods fit in a few MiB. It embeds ObjectMeta, holding only name,
 // namespace, UID, resourceVersion, deletionTimestamp and the controller
@@ -74,9 +75,21 @@ func Info(pod *corev1.Pod, driver string) *PodInfo {
 	return out
 }
 
-// blockerOf describes a blocking PodInfo.
-func blockerOf(p *PodInfo) Blocker {
-	b := Blocker{Namespace: p.Namespace, Name: p.Name, Node: p.Node, Phase: string(p.Phase)}
+// Strip returns a transform that reduces each pod to a PodInfo. It is
+// idempotent, as informer transforms must be.
+func Strip(driver string) cache.TransformFunc {
+	return func(obj any) (any, error) {
+		if pod, ok := obj.(*corev1.Pod); ok {
+			return Info(pod, driver), nil
+		}
+		// PodInfos, tombstones and other wrappers pass through untouched.
+		return obj, nil
+	}
+}
+
+// blocker describes a blocking PodInfo.
+func (p *PodInfo) blocker() Blocker {
+	b := Blocker{Namespace: p.Namespace, Name: p.Name, UID: string(p.UID), Node: p.Node, Phase: string(p.Phase)}
 	if len(p.OwnerReferences) > 0 {
 		b.OwnerKind, b.OwnerName = p.OwnerReferences[0].Kind, p.OwnerReferences[0].Name
 	}

@@ -1,4 +1,4 @@
-package watch
+package tracker
 
 import (
 	"testing"
@@ -12,18 +12,18 @@ import (
 // channels, or memory grows with the cluster's pod churn.
 func TestChangedDoesNotAccumulateWithoutEvents(t *testing.T) {
 	client := fake.NewClientset()
-	tr, err := NewTracker(client, driver)
+	tr, err := NewPods(client.CoreV1(), driver, installNS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk, err := NewMarker(client, "ns", "marker")
+	mk, err := NewMarker(client.CoreV1(), "ns", "marker")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr.Changed()
 	mk.Changed()
 	if n := testing.AllocsPerRun(1000, func() { _ = tr.Changed() }); n != 0 {
-		t.Errorf("Tracker.Changed allocates %v per call while no event came", n)
+		t.Errorf("Pods.Changed allocates %v per call while no event came", n)
 	}
 	if n := testing.AllocsPerRun(1000, func() { _ = mk.Changed() }); n != 0 {
 		t.Errorf("Marker.Changed allocates %v per call while no event came", n)
@@ -33,7 +33,7 @@ func TestChangedDoesNotAccumulateWithoutEvents(t *testing.T) {
 		name    string
 		changed func() <-chan struct{}
 		notify  func()
-	}{{"tracker", tr.Changed, tr.notify}, {"marker", mk.Changed, mk.notify}} {
+	}{{"pods", tr.Changed, tr.changed.notify}, {"marker", mk.Changed, mk.changed.notify}} {
 		a, b := c.changed(), c.changed()
 		c.notify()
 		for _, ch := range []<-chan struct{}{a, b} {

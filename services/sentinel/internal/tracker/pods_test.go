@@ -1,4 +1,4 @@
-package watch
+package tracker
 
 import (
 	"context"
@@ -9,10 +9,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes/fake"
 )
 
-const driver = "csi.meshcsi.io"
+const (
+	driver    = "csi.meshcsi.io"
+	installNS = "ns"
+)
 
 // pod builds a pod in ns with one volume per driver given.
 func pod(ns, name string, drivers ...string) *corev1.Pod {
@@ -43,9 +47,9 @@ func owned(p *corev1.Pod, kind, name, uid string) *corev1.Pod {
 	return p
 }
 
-func startTracker(t *testing.T, client *fake.Clientset) *Tracker {
+func startTracker(t *testing.T, client *fake.Clientset) *Pods {
 	t.Helper()
-	tr, err := NewTracker(client, driver)
+	tr, err := NewPods(client.CoreV1(), driver, installNS)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +98,7 @@ func TestBlockersCountedRight(t *testing.T) {
 			if got := names(tr.Blockers()); strings.Join(got, ",") != strings.Join(tt.want, ",") {
 				t.Fatalf("Blockers() = %v, want %v", got, tt.want)
 			}
-			fresh, err := FreshBlockers(context.Background(), client, driver, 2)
+			fresh, err := FreshBlockers(context.Background(), client.CoreV1(), driver)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,6 +141,30 @@ func TestTrackerFollowsEvents(t *testing.T) {
 	waitFor(t, func() bool { return len(tr.Blockers()) == 0 })
 }
 
+// Only pods that use the driver, and the DaemonSet pods of the install
+// namespace, reach the store: from the initial list and from the watch.
+func TestStoreHoldsOnlyPodsThatMatter(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(pod("a", "user", driver), pod("a", "other"), pod("a", "other-driver", "other.csi"),
+		owned(pod(installNS, "driver-x"), "DaemonSet", "meshcsi-driver", "ds-uid"),
+		owned(pod("a", "foreign-ds"), "DaemonSet", "agent", "ds-2"))
+	tr := startTracker(t, client)
+	if n := tr.Cached(); n != 2 {
+		t.Fatalf("Cached() = %d after the list, want 2 (the user and the driver's pod)", n)
+	}
+	changed := tr.Changed()
+	for _, p := range []*corev1.Pod{pod("b", "other"), pod("b", "user", driver)} {
+		if _, err := client.CoreV1().Pods(p.Namespace).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitClosed(t, changed)
+	waitFor(t, func() bool { return len(tr.Blockers()) == 2 })
+	if n := tr.Cached(); n != 3 {
+		t.Fatalf("Cached() = %d after the watch, want 3", n)
+	}
+}
+
 func TestControlledBy(t *testing.T) {
 	client := fake.NewClientset(
 		owned(pod("ns", "driver-1"), "DaemonSet", "meshcsi", "ds-uid"),
@@ -176,7 +204,7 @@ func TestStripKeepsOnlyUsedFields(t *testing.T) {
 	if op := other.(*PodInfo); op.Blocking || op.Node != "" || op.Phase != "" {
 		t.Fatalf("non-blocking pod kept spec: %+v", op)
 	}
-	if b := blockerOf(p); b.OwnerKind != "StatefulSet" || b.TerminatingSince == nil {
+	if b := p.blocker(); b.OwnerKind != "StatefulSet" || b.TerminatingSince == nil {
 		t.Fatalf("blockerOf = %+v", b)
 	}
 }
@@ -184,8 +212,8 @@ func TestStripKeepsOnlyUsedFields(t *testing.T) {
 func TestMarker(t *testing.T) {
 	ctx := context.Background()
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "r-install", UID: "m1"}}
-	client := fake.NewClientset(cm, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "other", UID: "x"}})
-	m, err := NewMarker(client, "ns", "r-install")
+	client := fake.NewClientset(cm)
+	m, err := NewMarker(client.CoreV1(), "ns", "r-install")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,11 +256,9 @@ func waitClosed(t *testing.T, ch <-chan struct{}) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5s")
-		}
-		time.Sleep(10 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, 5*time.Second, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("condition not met within 5s: %v", err)
 	}
 }

@@ -1,9 +1,8 @@
-package watch
+package tracker
 
 import (
 	"context"
 	"testing"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	metadatafake "k8s.io/client-go/metadata/fake"
@@ -34,17 +33,11 @@ func TestNodesGone(t *testing.T) {
 	if bs[0].NodeGone || !bs[1].NodeGone || bs[2].NodeGone {
 		t.Fatalf("Mark() = %+v; want only worker-2 gone", bs)
 	}
-	if got := bs[1].String(); got != "/b owner=none node=worker-2 (node gone) phase=" {
+	if got := bs[1].String(); got != "/b (no owner, node worker-2 (gone), )" {
 		t.Fatalf("String() = %q", got)
 	}
 	if err := meta.Tracker().Delete(nodesGVR, "", "worker-1"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !n.Gone("worker-1") {
-		if time.Now().After(deadline) {
-			t.Fatal("a deleted node is not reported gone")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, func() bool { return n.Gone("worker-1") })
 }
