@@ -59,7 +59,7 @@ func TestSecondInstanceExitsNamingTheHolder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err = srv.Run(ctx)
-	if !errors.Is(err, server.ErrInUse) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "--endpoint") {
+	if err == nil || !errors.Is(err, server.ErrInUse) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "--endpoint") {
 		t.Fatalf("second Run = %v, want ErrInUse naming --endpoint and pid %d", err, os.Getpid())
 	}
 	if inode(t, e.cfg.Endpoint) != csiIno || inode(t, e.cfg.RegistrationSocket()) != regIno {
