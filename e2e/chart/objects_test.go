@@ -16,7 +16,6 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/meshcsi/meshcsi/e2e/manifest"
 )
@@ -87,7 +86,7 @@ func TestEveryObject(t *testing.T) {
 				"app.kubernetes.io/managed-by": "Helm",
 				"meshcsi.io/driver-name":       driverName(set),
 			}
-			components := []string{"driver", "sentinel", "handoff", "monitoring", "install-marker"}
+			components := []string{"driver", "sentinel", "handoff", "monitoring", "install-marker", "guard"}
 			var kept []string
 			for _, o := range objs {
 				for k, v := range wantLabels {
@@ -126,6 +125,12 @@ func TestEveryObject(t *testing.T) {
 				"ClusterRoleBinding " + fn + "-sentinel",
 				"Role " + namespace + "/" + fn + "-sentinel",
 				"RoleBinding " + namespace + "/" + fn + "-sentinel",
+				"Job " + namespace + "/" + fn + "-sentinel",
+				"ConfigMap " + namespace + "/" + fn + "-removing",
+				"ValidatingAdmissionPolicy " + fn + "-removal-guard",
+				"ValidatingAdmissionPolicyBinding " + fn + "-removal-guard",
+				"ValidatingAdmissionPolicy " + fn + "-namespace-guard",
+				"ValidatingAdmissionPolicyBinding " + fn + "-namespace-guard",
 			}
 			if set["namespace.create"] == "true" {
 				want = append(want, "Namespace "+namespace)
@@ -388,29 +393,28 @@ func TestCSIDriver(t *testing.T) {
 	}
 }
 
-// TestHandoff checks the pre-delete hook and the sentinel Job it creates.
+// TestHandoff checks the pre-delete hook and the sentinel Job the chart
+// creates suspended (the hand-off only resumes it), each pod under its own
+// ServiceAccount.
 func TestHandoff(t *testing.T) {
 	h := newHelm(t)
 	for name, set := range valueSets {
 		t.Run(name, func(t *testing.T) {
 			objs := render(t, h, set)
 			fn := fullname(set)
-			cmO := objs.Get("ConfigMap", fn+"-handoff")
 			jobO := objs.Get("Job", fn+"-handoff")
-			if cmO == nil || jobO == nil {
-				t.Fatal("hand-off ConfigMap or Job missing")
+			if jobO == nil {
+				t.Fatal("hand-off Job missing")
 			}
-			for _, o := range []*unstructured.Unstructured{cmO, jobO} {
-				a := o.GetAnnotations()
-				if a["helm.sh/hook"] != "pre-delete" {
-					t.Errorf("%s: hook = %q", id(o), a["helm.sh/hook"])
-				}
-				if a["helm.sh/hook-delete-policy"] != "before-hook-creation,hook-succeeded" {
-					t.Errorf("%s: hook-delete-policy = %q", id(o), a["helm.sh/hook-delete-policy"])
-				}
+			if objs.Get("ConfigMap", fn+"-handoff") != nil {
+				t.Error("a hand-off ConfigMap is rendered: the hand-off no longer creates the sentinel Job from a template")
 			}
-			if cmO.GetAnnotations()["helm.sh/hook-weight"] >= jobO.GetAnnotations()["helm.sh/hook-weight"] && cmO.GetAnnotations()["helm.sh/hook-weight"] != "-10" {
-				t.Error("the ConfigMap hook must be created before the Job hook")
+			a := jobO.GetAnnotations()
+			if a["helm.sh/hook"] != "pre-delete" {
+				t.Errorf("%s: hook = %q", id(jobO), a["helm.sh/hook"])
+			}
+			if a["helm.sh/hook-delete-policy"] != "before-hook-creation,hook-succeeded" {
+				t.Errorf("%s: hook-delete-policy = %q", id(jobO), a["helm.sh/hook-delete-policy"])
 			}
 			var job batchv1.Job
 			if err := manifest.Into(jobO, &job); err != nil {
@@ -420,29 +424,36 @@ func TestHandoff(t *testing.T) {
 				t.Error("the hand-off needs a short deadline so helm uninstall never hangs")
 			}
 			pod := job.Spec.Template.Spec
-			if pod.ServiceAccountName != fn+"-sentinel" {
-				t.Errorf("hand-off runs as %q", pod.ServiceAccountName)
+			if pod.ServiceAccountName != fn+"-handoff" {
+				t.Errorf("hand-off runs as %q, want its own account %s-handoff", pod.ServiceAccountName, fn)
 			}
 			hc := pod.Containers[0]
-			if hc.Args[0] != "handoff" || !slices.Contains(hc.Args, "--job-template=/etc/meshcsi/sentinel-job.yaml") {
+			if hc.Args[0] != "handoff" || slices.ContainsFunc(hc.Args, func(a string) bool { return strings.HasPrefix(a, "--job-template") }) {
 				t.Errorf("hand-off args %q", hc.Args)
 			}
 			checkRestricted(t, "hand-off", pod, hc, set)
 
-			var cm corev1.ConfigMap
-			if err := manifest.Into(cmO, &cm); err != nil {
-				t.Fatal(err)
+			sjO := objs.Get("Job", fn+"-sentinel")
+			if sjO == nil {
+				t.Fatal("the sentinel Job is not rendered")
 			}
 			var sj batchv1.Job
-			if err := yaml.UnmarshalStrict([]byte(cm.Data["sentinel-job.yaml"]), &sj); err != nil {
-				t.Fatalf("sentinel Job template: %v", err)
+			if err := manifest.Into(sjO, &sj); err != nil {
+				t.Fatal(err)
 			}
-			if sj.Kind != "Job" || sj.Name != fn+"-sentinel" || sj.Namespace != namespace {
-				t.Errorf("sentinel Job %s %s/%s", sj.Kind, sj.Namespace, sj.Name)
+			if sj.Namespace != namespace || sj.Annotations["helm.sh/hook"] != "" || sj.Annotations["helm.sh/resource-policy"] != "keep" {
+				t.Errorf("sentinel Job %s/%s annotations %v: a kept plain object", sj.Namespace, sj.Name, sj.Annotations)
 			}
-			for k := range sj.Annotations {
-				if strings.HasPrefix(k, "helm.sh/") {
-					t.Errorf("sentinel Job carries Helm annotation %s: it must be a plain object", k)
+			if sj.Spec.Suspend == nil || !*sj.Spec.Suspend {
+				t.Error("the sentinel Job must be created suspended: no pod may run before the hand-off")
+			}
+			if sj.Spec.ManualSelector == nil || !*sj.Spec.ManualSelector || sj.Spec.Selector == nil {
+				t.Error("the sentinel Job sets its selector itself, so its live copy can be created again (re-launch)")
+			} else {
+				for k, v := range sj.Spec.Selector.MatchLabels {
+					if sj.Spec.Template.Labels[k] != v {
+						t.Errorf("pod template lacks selector label %s=%s", k, v)
+					}
 				}
 			}
 			if sj.Labels["app.kubernetes.io/component"] != "sentinel" || sj.Labels["app.kubernetes.io/instance"] != release {
@@ -461,6 +472,7 @@ func TestHandoff(t *testing.T) {
 				"--namespace=" + namespace, "--release=" + release, "--driver-name=" + driverName(set),
 				"--plan-configmap=" + fn + "-sentinel-plan", "--job-name=" + fn + "-sentinel",
 				"--install-marker=" + fn + "-install", "--timeout=" + timeout, "--report-interval=" + report,
+				"--removal-guard-configmap=" + fn + "-removing",
 			} {
 				if !slices.Contains(sc.Args, want) {
 					t.Errorf("sentinel args %q lack %s", sc.Args, want)

@@ -15,7 +15,7 @@ import (
 )
 
 // TestSentinelRBACMatchesItsDoc: the chart grants the hand-off and the
-// sentinel exactly the rules docs/sentinel.md documents (and the sentinel's
+// sentinel (each its own account) exactly the rules docs/sentinel.md documents (and the sentinel's
 // integration tests run under), for the default and an overridden fullname.
 func TestSentinelRBACMatchesItsDoc(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "docs", "sentinel.md"))
@@ -39,10 +39,11 @@ func TestSentinelRBACMatchesItsDoc(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := render(t, h, set)
-		for _, kind := range []string{"ClusterRole", "Role"} {
-			w, g := want.Get(kind, fn+"-sentinel"), got.Get(kind, fn+"-sentinel")
+		for _, kn := range [][2]string{{"ClusterRole", "-sentinel"}, {"Role", "-sentinel"}, {"ClusterRole", "-handoff"}, {"Role", "-handoff"}} {
+			kind, name := kn[0], fn+kn[1]
+			w, g := want.Get(kind, name), got.Get(kind, name)
 			if w == nil || g == nil {
-				t.Fatalf("%s %s-sentinel: in doc %v, in chart %v", kind, fn, w != nil, g != nil)
+				t.Fatalf("%s %s: in doc %v, in chart %v", kind, name, w != nil, g != nil)
 			}
 			var wr, gr rbacv1.ClusterRole
 			if err := manifest.Into(w, &wr); err != nil {
@@ -52,7 +53,7 @@ func TestSentinelRBACMatchesItsDoc(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !reflect.DeepEqual(wr.Rules, gr.Rules) {
-				t.Errorf("%s %s-sentinel rules differ from docs/sentinel.md:\n chart %+v\n doc   %+v", kind, fn, gr.Rules, wr.Rules)
+				t.Errorf("%s %s rules differ from docs/sentinel.md:\n chart %+v\n doc   %+v", kind, name, gr.Rules, wr.Rules)
 			}
 		}
 	}

@@ -12,6 +12,7 @@ is passed explicitly so fullnameOverride reaches the sentinel.
 - --job-name={{ $fullname }}-sentinel
 - --install-marker={{ $fullname }}-install
 - --lease={{ $fullname }}-sentinel
+- --removal-guard-configmap={{ $fullname }}-removing
 - --timeout={{ .Values.sentinel.timeout }}
 - --report-interval={{ .Values.sentinel.reportInterval }}
 - --log-level={{ .Values.log.level }}
@@ -19,28 +20,30 @@ is passed explicitly so fullnameOverride reaches the sentinel.
 {{- end -}}
 
 {{/*
-The pod spec fields the hand-off and sentinel pods share.
+The pod spec fields the hand-off and sentinel pods share. Each runs under its
+own ServiceAccount. Call with (dict "ctx" $ "serviceAccount" "<name>").
 */}}
 {{- define "meshcsi.sentinel.podSpec" -}}
-serviceAccountName: {{ include "meshcsi.sentinel.name" . }}
+{{- $ctx := .ctx -}}
+serviceAccountName: {{ .serviceAccount }}
 restartPolicy: Never
 securityContext:
   runAsNonRoot: true
   seccompProfile:
     type: RuntimeDefault
-{{- with .Values.imagePullSecrets }}
+{{- with $ctx.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.sentinel.nodeSelector }}
+{{- with $ctx.Values.sentinel.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.sentinel.tolerations }}
+{{- with $ctx.Values.sentinel.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- with .Values.sentinel.affinity }}
+{{- with $ctx.Values.sentinel.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -61,8 +64,20 @@ The env the hand-off and sentinel containers share.
 {{- end -}}
 
 {{/*
-The sentinel Job. The hand-off creates it from this manifest (mounted from the
-hook ConfigMap) as a plain object, so it outlives `helm uninstall`.
+The labels that select the sentinel Job's pods. The Job sets its selector
+itself (manualSelector), so a copy of the live Job (`kubectl get -o yaml |
+kubectl replace --force`, the re-launch command of docs/sentinel.md) can be
+created again: a generated selector names the old Job's UID.
+*/}}
+{{- define "meshcsi.sentinel.selectorLabels" -}}
+{{ include "meshcsi.selectorLabels" (dict "ctx" . "component" "sentinel") }}
+meshcsi.io/driver-name: {{ .Values.driverName }}
+{{- end -}}
+
+{{/*
+The sentinel Job. The chart creates it suspended at install (kept on
+uninstall); the hand-off only un-suspends it, so neither account may create
+a Job or a pod. Its pod runs under the sentinel's own ServiceAccount.
 */}}
 {{- define "meshcsi.sentinel.job" -}}
 apiVersion: batch/v1
@@ -72,7 +87,16 @@ metadata:
   namespace: {{ .Release.Namespace }}
   labels:
     {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 4 }}
+  annotations:
+    # The sentinel runs in it after Helm is gone and removes it last.
+    {{- include "meshcsi.keep" . | nindent 4 }}
 spec:
+  # Suspended until `helm uninstall`'s hand-off resumes it: no pod runs before.
+  suspend: true
+  manualSelector: true
+  selector:
+    matchLabels:
+      {{- include "meshcsi.sentinel.selectorLabels" . | nindent 6 }}
   backoffLimit: {{ .Values.sentinel.backoffLimit }}
   # Exit code 2 (timed out, deleted nothing more) is final; exit 1 (an API
   # error it could not get past, e.g. an unreachable API server at start-up)
@@ -84,8 +108,9 @@ spec:
           containerName: sentinel
           operator: In
           values: [2]
-      # Exit code 3 (interrupted by SIGTERM: evicted or deleted) and
-      # disruptions are not failures: retry without counting them.
+      # Exit code 3 (interrupted by SIGTERM: evicted, deleted, or its Job
+      # suspended again by a re-install) and disruptions are not failures:
+      # retry without counting them.
       - action: Ignore
         onExitCodes:
           containerName: sentinel
@@ -97,13 +122,14 @@ spec:
   template:
     metadata:
       labels:
-        {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 8 }}
+        {{- include "meshcsi.sentinel.selectorLabels" . | nindent 8 }}
+        app.kubernetes.io/part-of: meshcsi
       {{- with .Values.sentinel.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     spec:
-      {{- include "meshcsi.sentinel.podSpec" . | nindent 6 }}
+      {{- include "meshcsi.sentinel.podSpec" (dict "ctx" . "serviceAccount" (include "meshcsi.sentinel.name" .)) | nindent 6 }}
       containers:
         - name: sentinel
           image: {{ include "meshcsi.image" (dict "image" .Values.sentinel.image "ctx" .) }}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -96,7 +97,7 @@ const nodeName = "node-1"
 type release struct {
 	name, ns, driver string
 	kubeconfig       string // impersonates the sentinel's ServiceAccount
-	jobTemplate      string
+	handoffConfig    string // impersonates the hand-off's ServiceAccount
 }
 
 func labels(r *release, component string) map[string]string {
@@ -142,7 +143,7 @@ func install(t *testing.T, name, driver string) *release {
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: sel},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "driver", Image: "meshcsi/driver:test"}}}}}}, metav1.CreateOptions{})
 	must(t, err)
-	for _, sa := range []string{f + "-driver", f + "-sentinel"} {
+	for _, sa := range []string{f + "-driver", f + "-sentinel", f + "-handoff"} {
 		comp := strings.TrimPrefix(sa, f+"-")
 		_, err = admin.CoreV1().ServiceAccounts(r.ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta(r, sa, comp, true)}, metav1.CreateOptions{})
 		must(t, err)
@@ -157,23 +158,17 @@ func install(t *testing.T, name, driver string) *release {
 	installMarker(t, r)
 	applySentinelRBAC(t, r)
 	r.kubeconfig = impersonatingKubeconfig(t, "system:serviceaccount:"+r.ns+":"+f+"-sentinel")
-	r.jobTemplate = filepath.Join(t.TempDir(), "sentinel-job.yaml")
-	must(t, os.WriteFile(r.jobTemplate, []byte(fmt.Sprintf(`apiVersion: batch/v1
-kind: Job
-metadata:
-  name: %[1]s-sentinel
-  annotations: {helm.sh/hook: pre-delete}
-spec:
-  backoffLimit: 0
-  template:
-    spec:
-      restartPolicy: Never
-      serviceAccountName: %[1]s-sentinel
-      containers:
-        - name: sentinel
-          image: meshcsi/sentinel:test
-          args: [run]
-`, f)), 0o600))
+	r.handoffConfig = impersonatingKubeconfig(t, "system:serviceaccount:"+r.ns+":"+f+"-handoff")
+	// The sentinel Job, created suspended as the chart does (the hand-off
+	// resumes it; its pod is never scheduled here: no scheduler runs).
+	suspend, manual := true, true
+	jobSel := map[string]string{"app.kubernetes.io/instance": r.name, "app.kubernetes.io/component": "sentinel"}
+	_, err = admin.BatchV1().Jobs(r.ns).Create(ctx, &batchv1.Job{ObjectMeta: meta(r, f+"-sentinel", "sentinel", true),
+		Spec: batchv1.JobSpec{Suspend: &suspend, ManualSelector: &manual, Selector: &metav1.LabelSelector{MatchLabels: jobSel},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: jobSel},
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: f + "-sentinel",
+					Containers: []corev1.Container{{Name: "sentinel", Image: "meshcsi/sentinel:test", Args: []string{"run"}}}}}}}, metav1.CreateOptions{})
+	must(t, err)
 	return r
 }
 
@@ -198,35 +193,41 @@ func applySentinelRBAC(t *testing.T, r *release) {
 	}
 	text := strings.NewReplacer("{{fullname}}", r.name, "{{namespace}}", r.ns, "{{driverName}}", r.driver).Replace(string(block[1]))
 	parts := strings.Split(text, "\n---\n")
-	if len(parts) != 2 {
-		t.Fatalf("rbac block has %d documents, want ClusterRole and Role", len(parts))
+	if len(parts) != 4 {
+		t.Fatalf("rbac block has %d documents, want ClusterRole and Role of the hand-off, then of the sentinel", len(parts))
 	}
-	var cr rbacv1.ClusterRole
-	var role rbacv1.Role
-	must(t, yaml.UnmarshalStrict([]byte(parts[0]), &cr))
-	must(t, yaml.UnmarshalStrict([]byte(parts[1]), &role))
-	for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, role.Rules} {
-		for _, rule := range rules {
-			for _, s := range append(append(rule.Verbs, rule.Resources...), rule.APIGroups...) {
-				if s == "*" {
-					t.Fatalf("wildcard in documented RBAC: %+v", rule)
+	for i, account := range []string{"handoff", "sentinel"} {
+		var cr rbacv1.ClusterRole
+		var role rbacv1.Role
+		must(t, yaml.UnmarshalStrict([]byte(parts[2*i]), &cr))
+		must(t, yaml.UnmarshalStrict([]byte(parts[2*i+1]), &role))
+		name := r.name + "-" + account
+		if cr.Name != name || role.Name != name {
+			t.Fatalf("rbac block: ClusterRole %q and Role %q, want %q", cr.Name, role.Name, name)
+		}
+		for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, role.Rules} {
+			for _, rule := range rules {
+				for _, s := range append(append(rule.Verbs, rule.Resources...), rule.APIGroups...) {
+					if s == "*" {
+						t.Fatalf("wildcard in documented RBAC: %+v", rule)
+					}
 				}
 			}
 		}
+		cr.ObjectMeta = meta(r, name, account, false)
+		role.ObjectMeta = meta(r, name, account, true)
+		_, err = admin.RbacV1().ClusterRoles().Create(ctx, &cr, metav1.CreateOptions{})
+		must(t, err)
+		_, err = admin.RbacV1().Roles(r.ns).Create(ctx, &role, metav1.CreateOptions{})
+		must(t, err)
+		subj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: r.ns}}
+		_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta(r, name, account, false),
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: name}, Subjects: subj}, metav1.CreateOptions{})
+		must(t, err)
+		_, err = admin.RbacV1().RoleBindings(r.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta(r, name, account, true),
+			RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name}, Subjects: subj}, metav1.CreateOptions{})
+		must(t, err)
 	}
-	cr.ObjectMeta = meta(r, r.name+"-sentinel", "sentinel", false)
-	role.ObjectMeta = meta(r, r.name+"-sentinel", "sentinel", true)
-	_, err = admin.RbacV1().ClusterRoles().Create(ctx, &cr, metav1.CreateOptions{})
-	must(t, err)
-	_, err = admin.RbacV1().Roles(r.ns).Create(ctx, &role, metav1.CreateOptions{})
-	must(t, err)
-	subj := []rbacv1.Subject{{Kind: "ServiceAccount", Name: r.name + "-sentinel", Namespace: r.ns}}
-	_, err = admin.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: meta(r, r.name+"-sentinel", "sentinel", false),
-		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: r.name + "-sentinel"}, Subjects: subj}, metav1.CreateOptions{})
-	must(t, err)
-	_, err = admin.RbacV1().RoleBindings(r.ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: meta(r, r.name+"-sentinel", "sentinel", true),
-		RoleRef: rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: r.name + "-sentinel"}, Subjects: subj}, metav1.CreateOptions{})
-	must(t, err)
 }
 
 func impersonatingKubeconfig(t *testing.T, user string) string {
@@ -306,7 +307,11 @@ type proc struct {
 
 func start(t *testing.T, r *release, args ...string) *proc {
 	t.Helper()
-	full := append([]string{args[0], "--kubeconfig", r.kubeconfig, "--namespace", r.ns, "--release", r.name,
+	kubeconfig := r.kubeconfig
+	if args[0] == "handoff" {
+		kubeconfig = r.handoffConfig
+	}
+	full := append([]string{args[0], "--kubeconfig", kubeconfig, "--namespace", r.ns, "--release", r.name,
 		"--driver-name", r.driver, "--report-interval", "1s", "--log-format", "json"}, args[1:]...)
 	p := &proc{cmd: exec.Command(binPath, full...), done: make(chan struct{}), lineSeen: make(chan struct{}, 1)}
 	p.cmd.Env = append(os.Environ(), "POD_NAME=")
@@ -404,7 +409,7 @@ var _ io.Writer = (*lockedWriter)(nil)
 // handoff runs `meshcsi-sentinel handoff` and checks it succeeded.
 func handoff(t *testing.T, r *release) {
 	t.Helper()
-	p := start(t, r, "handoff", "--job-template", r.jobTemplate)
+	p := start(t, r, "handoff")
 	if code := p.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("handoff exit %d:\n%s", code, p.output())
 	}
@@ -414,9 +419,20 @@ func handoff(t *testing.T, r *release) {
 // objects without the keep policy (here the install marker).
 func helmDeletes(t *testing.T, r *release) {
 	t.Helper()
-	err := admin.CoreV1().ConfigMaps(r.ns).Delete(context.Background(), r.name+"-install", metav1.DeleteOptions{})
-	if err != nil && !apierrors.IsNotFound(err) {
-		t.Fatal(err)
+	ctx := context.Background()
+	name := r.name + "-handoff"
+	for _, del := range []func() error{
+		func() error { return admin.CoreV1().ConfigMaps(r.ns).Delete(ctx, r.name+"-install", metav1.DeleteOptions{}) },
+		// The hand-off's account and RBAC are not kept.
+		func() error { return admin.CoreV1().ServiceAccounts(r.ns).Delete(ctx, name, metav1.DeleteOptions{}) },
+		func() error { return admin.RbacV1().Roles(r.ns).Delete(ctx, name, metav1.DeleteOptions{}) },
+		func() error { return admin.RbacV1().RoleBindings(r.ns).Delete(ctx, name, metav1.DeleteOptions{}) },
+		func() error { return admin.RbacV1().ClusterRoles().Delete(ctx, name, metav1.DeleteOptions{}) },
+		func() error { return admin.RbacV1().ClusterRoleBindings().Delete(ctx, name, metav1.DeleteOptions{}) },
+	} {
+		if err := del(); err != nil && !apierrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
 	}
 }
 
