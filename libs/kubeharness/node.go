@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/meshcsi/meshcsi/libs/kubeharness/image"
@@ -94,35 +95,39 @@ func StopOrphanedNode(ctx context.Context, logf func(format string, args ...any)
 // the host before and after a node-mode cluster call it before their first
 // look at the host.
 func WaitForNodeSlot(ctx context.Context, timeout time.Duration, logf func(format string, args ...any)) error {
-	deadline := time.Now().Add(timeout)
-	waited := false
-	for {
+	holder := ""
+	// The condition stops an orphan with the caller's ctx, not the poll's,
+	// whose deadline may already be near.
+	err := wait.PollUntilContextTimeout(ctx, time.Second, max(timeout, 0), true, func(context.Context) (bool, error) {
 		if _, err := StopOrphanedNode(ctx, logf); err != nil {
-			return err
+			return false, err
 		}
 		data, err := os.ReadFile(nodeLockPath)
 		if errors.Is(err, os.ErrNotExist) {
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
+			return false, fmt.Errorf("failed to read %s: %w", nodeLockPath, err)
 		}
 		var h nodeLock
 		if json.Unmarshal(data, &h) != nil || h.Dir == "" {
 			h.Dir = "(being claimed)"
 		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w (dir %s); stop it with `kubeharness down --dir %s`", ErrNodeBusy, h.Dir, h.Dir)
-		}
-		if !waited && logf != nil {
+		if holder == "" && logf != nil {
 			logf("kubeharness: waiting up to %s for the node-mode cluster in %s to stop", timeout, h.Dir)
 		}
-		waited = true
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("gave up waiting for the node-mode slot held by %s: %w", h.Dir, ctx.Err())
-		case <-time.After(time.Second):
-		}
+		holder = h.Dir
+		return false, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("gave up waiting for the node-mode slot held by %s: %w", holder, ctx.Err())
+	case wait.Interrupted(err):
+		return fmt.Errorf("%w (dir %s); stop it with `kubeharness down --dir %s`", ErrNodeBusy, holder, holder)
+	default:
+		return err
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 	"github.com/meshcsi/meshcsi/libs/kubeharness/image"
+	"github.com/meshcsi/meshcsi/libs/kubeharness/roottest"
 )
 
 // helloSource is the smoke test's workload: it greets, then waits for
@@ -231,9 +232,7 @@ func buildHelloImage(t *testing.T, ctx context.Context) string {
 }
 
 func TestNodeSmoke(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("node mode needs root; `make test-harness` runs as root on the CI machine")
-	}
+	roottest.Require(t, "the node-mode smoke test (containerd, kubelet)")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	archive := buildHelloImage(t, ctx)

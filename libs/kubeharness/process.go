@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // logTailLines is how much of a failed component's log an error carries.
@@ -113,28 +115,18 @@ func (c *component) stop(ctx context.Context, grace time.Duration, stateDir stri
 }
 
 func (c *component) waitGone(ctx context.Context, d time.Duration) bool {
-	deadline := time.NewTimer(d)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, d, true, func(context.Context) (bool, error) {
 		if c.done != nil {
 			select {
 			case <-c.done:
-				return true
+				return true, nil
 			default:
+				return false, nil
 			}
-		} else if !pidAlive(c.PID) {
-			return true
 		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		case <-tick.C:
-		}
-	}
+		return !pidAlive(c.PID), nil
+	})
+	return err == nil
 }
 
 // tail returns the last n lines of the component's log.
@@ -157,28 +149,27 @@ func tailFile(path string, n int) string {
 // waitReady polls check until it succeeds, the component exits (fail fast) or
 // the timeout passes. Errors carry the tail of the component's log.
 func waitReady(ctx context.Context, c *component, timeout time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
 	var last error
-	for {
-		if gone, status := c.exited(); gone {
-			return fmt.Errorf("%s exited before it was ready (%w); last %d log lines of %s:\n%s",
-				c.Name, status, logTailLines, c.LogPath, c.tail(logTailLines))
+	exited := errors.New("exited")
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if gone, _ := c.exited(); gone {
+			return false, exited
 		}
-		cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
 		last = check(cctx)
-		ccancel()
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s not ready after %s (last check: %w); last %d log lines of %s:\n%s",
-				c.Name, timeout, last, logTailLines, c.LogPath, c.tail(logTailLines))
-		case <-tick.C:
-		}
+		return last == nil, nil
+	})
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, exited):
+		_, status := c.exited()
+		return fmt.Errorf("%s exited before it was ready (%w); last %d log lines of %s:\n%s",
+			c.Name, status, logTailLines, c.LogPath, c.tail(logTailLines))
+	default:
+		return fmt.Errorf("%s not ready after %s (last check: %w); last %d log lines of %s:\n%s",
+			c.Name, timeout, last, logTailLines, c.LogPath, c.tail(logTailLines))
 	}
 }
 
