@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -374,13 +375,21 @@ func caseReinstall(t *testing.T, ctx context.Context) {
 	}
 
 	install(t, ctx, nil)
-	poll(t, ctx, time.Minute, "the sentinel stands down (Job complete, plan deleted)", func(ctx context.Context) error {
+	// The Job is suspended again (by the re-install and by the sentinel
+	// itself), not finished, so the next uninstall's hand-off can resume it.
+	poll(t, ctx, time.Minute, "the sentinel stands down (Job suspended, plan deleted)", func(ctx context.Context) error {
 		j, err := suite.Kube.Kube.BatchV1().Jobs(namespace).Get(ctx, release+"-sentinel", metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		if j.Status.Succeeded < 1 {
-			return fmt.Errorf("sentinel Job: active %d succeeded %d failed %d", j.Status.Active, j.Status.Succeeded, j.Status.Failed)
+		finished := false
+		for _, c := range j.Status.Conditions {
+			if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
+				finished = true
+			}
+		}
+		if j.Spec.Suspend == nil || !*j.Spec.Suspend || j.Status.Active != 0 || finished {
+			return fmt.Errorf("sentinel Job: suspend %v active %d succeeded %d failed %d finished %v", j.Spec.Suspend, j.Status.Active, j.Status.Succeeded, j.Status.Failed, finished)
 		}
 		_, err = suite.Kube.Kube.CoreV1().ConfigMaps(namespace).Get(ctx, release+"-sentinel-plan", metav1.GetOptions{})
 		switch {
@@ -421,7 +430,7 @@ func caseReinstall(t *testing.T, ctx context.Context) {
 	daemonSetReady(t, ctx)
 	startWorkload(t, ctx, "ws-6b")
 
-	// The final uninstall replaces the finished sentinel Job and cleans up.
+	// The final uninstall resumes the same, suspended sentinel Job and cleans up.
 	uninstallWithWorkloads(t, ctx, "ws-6b")
 	removeWorkloadsAndExpectCleanup(t, ctx)
 }

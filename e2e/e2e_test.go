@@ -129,6 +129,7 @@ func TestE2E(t *testing.T) {
 		{"6 helm uninstall hands off to the sentinel", caseUninstall},
 		{"7 OpenShift mode: driver SCC created, then removed", caseOpenShift},
 		{"8 re-install while the sentinel waits", caseReinstall},
+		{"11 removal guards: new pods and namespace deletion refused while the sentinel waits", caseRemovalGuards},
 	}
 	for i, c := range cases {
 		if !step(t, c.name, c.f) {

@@ -1,0 +1,68 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/meshcsi/meshcsi/e2e/env"
+)
+
+// caseRemovalGuards (issue 13, findings 7, 8 and 10) on the real cluster: from
+// `helm uninstall` on, the API server refuses new pods that use the driver
+// ("meshcsi is being removed: ...") and the deletion of the install
+// namespace, while pods without the driver are admitted; the hand-off ran
+// under its own account, which Helm has deleted; once the workloads are gone
+// the sentinel removes both guards with the rest, and the namespace can go.
+func caseRemovalGuards(t *testing.T, ctx context.Context) {
+	install(t, ctx, nil)
+	startWorkload(t, ctx, "ws-g")
+	uninstallWithWorkloads(t, ctx, "ws-g")
+	kc := suite.Kube.Kube
+	late := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: workloads},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause"}},
+			Volumes: []corev1.Volume{{Name: "sock", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
+				Driver: env.DriverName, ReadOnly: ptr(true)}}}}}}
+	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
+	poll(t, ctx, 30*time.Second, "a new pod using the driver is refused", func(ctx context.Context) error {
+		_, err := kc.CoreV1().Pods(workloads).Create(ctx, late, dry)
+		if err == nil || !strings.Contains(err.Error(), "meshcsi is being removed:") {
+			return fmt.Errorf("create answered %v", err)
+		}
+		t.Logf("refused: %v", err)
+		return nil
+	})
+	plain := late.DeepCopy()
+	plain.Spec.Volumes = nil
+	if _, err := kc.CoreV1().Pods(workloads).Create(ctx, plain, dry); err != nil {
+		t.Errorf("a pod without the driver was refused during removal: %v", err)
+	}
+	err := kc.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil || !strings.Contains(err.Error(), "helm uninstall") {
+		t.Errorf("deleting the install namespace during removal: %v, want a refusal naming helm uninstall", err)
+	}
+	if _, err := kc.CoreV1().ServiceAccounts(namespace).Get(ctx, release+"-handoff", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the hand-off's ServiceAccount outlived helm uninstall: %v", err)
+	}
+	removeWorkloadsAndExpectCleanup(t, ctx)
+	for _, name := range []string{release + "-removal-guard", release + "-namespace-guard"} {
+		if _, err := kc.AdmissionregistrationV1().ValidatingAdmissionPolicies().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ValidatingAdmissionPolicy %s left after removal: %v", name, err)
+		}
+		if _, err := kc.AdmissionregistrationV1().ValidatingAdmissionPolicyBindings().Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("ValidatingAdmissionPolicyBinding %s left after removal: %v", name, err)
+		}
+	}
+	poll(t, ctx, 30*time.Second, "the install namespace may be deleted after removal", func(ctx context.Context) error {
+		return kc.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
+	})
+}
+
