@@ -98,16 +98,17 @@ spec:
     matchLabels:
       {{- include "meshcsi.sentinel.selectorLabels" . | nindent 6 }}
   backoffLimit: {{ .Values.sentinel.backoffLimit }}
-  # Exit code 2 (timed out, deleted nothing more) is final; exit 1 (an API
-  # error it could not get past, e.g. an unreachable API server at start-up)
-  # is retried through backoffLimit (docs/sentinel.md).
+  # Exit codes 2 (timed out) and 4 (a delete refused by the API server: RBAC
+  # or admission) are final: nothing more was deleted, and a retry would not
+  # change the answer (re-launch after fixing the cause, docs/sentinel.md).
+  # Exit 1 (an error it could not get past) is retried through backoffLimit.
   podFailurePolicy:
     rules:
       - action: FailJob
         onExitCodes:
           containerName: sentinel
           operator: In
-          values: [2]
+          values: [2, 4]
       # Exit code 3 (interrupted by SIGTERM: evicted, deleted, or its Job
       # suspended again by a re-install) and disruptions are not failures:
       # retry without counting them.

@@ -24,6 +24,7 @@ import (
 	"github.com/meshcsi/meshcsi/libs/logging"
 	"github.com/meshcsi/meshcsi/libs/signals"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/handoff"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/kube"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/lease"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/nodecheck"
@@ -122,7 +123,8 @@ func execute(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) e
 		}
 		return out.Write(env.Stdout, cfg.Output)
 	case config.CmdHandoff:
-		return handoffCmd(ctx, cfg, rc, clients, clk, log)
+		_, err := handoff.Run(ctx, cfg, handoff.Deps{Clients: clients, Clock: clk, Logger: log})
+		return err
 	}
 	tuneForRun(env.Getenv, log)
 	identity := cfg.Identity

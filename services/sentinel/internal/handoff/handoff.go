@@ -16,22 +16,22 @@ import (
 	"go.uber.org/zap"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/metadata"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/clock"
 
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/guard"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/jobctl"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/kube"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
 )
 
 // Deps is what a hand-off touches.
 type Deps struct {
-	Client kubernetes.Interface
-	Meta   metadata.Interface
-	Clock  clock.Clock
-	Logger *zap.Logger
+	// Clients reach the API server; required.
+	Clients kube.Clients
+	Clock   clock.Clock
+	Logger  *zap.Logger
 	// PollInterval paces the wait for a restarted Job's pods to stop; 0
 	// means 500ms.
 	PollInterval time.Duration
@@ -59,21 +59,32 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return res, err
 	}
-	if d.Client == nil || d.Meta == nil || d.Clock == nil || d.Logger == nil {
+	if err := d.Clients.Validate(); err != nil || d.Clock == nil || d.Logger == nil {
 		return res, errors.New("handoff: client, metadata client, clock and logger are required")
 	}
 	if d.PollInterval == 0 {
 		d.PollInterval = 500 * time.Millisecond
 	}
-	markerUID, err := markerUID(ctx, d.Client, cfg)
+	// Every step is idempotent, so a transient API error (an API server
+	// restart, 429, 5xx) repeats the step.
+	var markerUID string
+	err := kube.Retry(ctx, d.Logger, "read the install marker", func(ctx context.Context) (err error) {
+		markerUID, err = readMarkerUID(ctx, d.Clients.Core, cfg)
+		return err
+	})
 	if err != nil {
 		return res, err
 	}
-	if err := ensurePlan(ctx, cfg, d, markerUID, &res); err != nil {
+	if err := kube.Retry(ctx, d.Logger, "record the plan", func(ctx context.Context) error {
+		return ensurePlan(ctx, cfg, d, markerUID, &res)
+	}); err != nil {
 		return res, err
 	}
 	// The guard before the Job: the sentinel starts with new pods refused.
-	switch err := guard.Raise(ctx, d.Client.CoreV1(), cfg.Namespace, cfg.RemovalGuard, d.Clock.Now()); {
+	err = kube.Retry(ctx, d.Logger, "raise the removal guard", func(ctx context.Context) error {
+		return guard.Raise(ctx, d.Clients.Core, cfg.Namespace, cfg.RemovalGuard, d.Clock.Now())
+	})
+	switch {
 	case errors.Is(err, guard.ErrNoParameter):
 		d.Logger.Warn("the removal guard is missing, so new pods that use the driver are not refused while it is removed; install the chart's sentinel-removal-guard.yaml", zap.Error(err))
 	case err != nil:
@@ -81,7 +92,11 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 	default:
 		res.GuardRaised = true
 	}
-	jr, err := jobctl.Resume(ctx, d.Client.BatchV1(), cfg.Namespace, cfg.JobName, cfg.Release, res.PlanReplaced, d.PollInterval)
+	var jr jobctl.Result
+	err = kube.Retry(ctx, d.Logger, "resume the sentinel Job", func(ctx context.Context) (err error) {
+		jr, err = jobctl.Resume(ctx, d.Clients.Batch, cfg.Namespace, cfg.JobName, cfg.Release, res.PlanReplaced, d.PollInterval)
+		return err
+	})
 	if err != nil {
 		return res, err
 	}
@@ -92,8 +107,8 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 	return res, nil
 }
 
-func markerUID(ctx context.Context, c kubernetes.Interface, cfg config.Config) (string, error) {
-	cm, err := c.CoreV1().ConfigMaps(cfg.Namespace).Get(ctx, cfg.InstallMarker, metav1.GetOptions{})
+func readMarkerUID(ctx context.Context, c typedcorev1.CoreV1Interface, cfg config.Config) (string, error) {
+	cm, err := c.ConfigMaps(cfg.Namespace).Get(ctx, cfg.InstallMarker, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", nil
 	}
@@ -106,7 +121,7 @@ func markerUID(ctx context.Context, c kubernetes.Interface, cfg config.Config) (
 // ensurePlan keeps a plan of the same install and replaces a stale one (a
 // plan recorded for an earlier install: the marker exists with another UID).
 func ensurePlan(ctx context.Context, cfg config.Config, d Deps, marker string, res *Result) error {
-	cms := d.Client.CoreV1().ConfigMaps(cfg.Namespace)
+	cms := d.Clients.Core.ConfigMaps(cfg.Namespace)
 	existing, err := cms.Get(ctx, cfg.PlanConfigMap, metav1.GetOptions{})
 	switch {
 	case err == nil:
@@ -127,7 +142,7 @@ func ensurePlan(ctx context.Context, cfg config.Config, d Deps, marker string, r
 		return fmt.Errorf("failed to get plan ConfigMap %s/%s: %w", cfg.Namespace, cfg.PlanConfigMap, err)
 	}
 	rel := plan.Release{Name: cfg.Release, Namespace: cfg.Namespace, DriverName: cfg.DriverName, PartOf: cfg.PartOf}
-	p, err := plan.Discover(ctx, d.Meta, d.Client.Discovery(), rel, marker, d.Clock.Now())
+	p, err := plan.Discover(ctx, d.Clients.Meta, d.Clients.Discovery, rel, marker, d.Clock.Now())
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func cfg() config.Config {
 }
 
 func deps(c *sentineltest.Cluster) handoff.Deps {
-	return handoff.Deps{Client: c.Client, Meta: c.MetaClient(), Clock: clocktesting.NewFakeClock(time.Unix(1700000000, 0)), Logger: zap.NewNop(),
+	return handoff.Deps{Clients: c.Clients(), Clock: clocktesting.NewFakeClock(time.Unix(1700000000, 0)), Logger: zap.NewNop(),
 		PollInterval: time.Millisecond}
 }
 
