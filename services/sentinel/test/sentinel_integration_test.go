@@ -5,6 +5,7 @@ package test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 )
@@ -47,12 +49,14 @@ func TestIntegrationPodsDeletedOneByOne(t *testing.T) {
 	}
 	helmDeletes(t, r)
 	s := start(t, r, "run")
-	s.waitOutput(t, "team-b/orphan owner=none node=node-deleted (node gone)", 30*time.Second)
+	s.waitOutput(t, "team-b/orphan (no owner, node node-deleted (gone)", 30*time.Second)
 	s.waitOutput(t, "waiting for 4 pods", 30*time.Second)
 	deletePod(t, "team-b", orphan)
-	for _, p := range [][2]string{{"team-a", "web"}, {"team-b", "db"}} {
+	for i, p := range [][2]string{{"team-a", "web"}, {"team-b", "db"}} {
+		mark := len(s.output())
 		deletePod(t, p[0], p[1])
-		time.Sleep(1500 * time.Millisecond)
+		// It saw the pod go and still waits for the rest.
+		s.waitOutputAfter(t, mark, fmt.Sprintf("waiting for %d pods", 2-i), 30*time.Second)
 		if !s.running() || !driverObjectsExist(t, r) {
 			t.Fatalf("sentinel removed the driver while pods remain:\n%s", s.output())
 		}
@@ -96,10 +100,7 @@ func TestIntegrationStuckTerminatingKeepsWaiting(t *testing.T) {
 	helmDeletes(t, r)
 	s := start(t, r, "run")
 	s.waitOutput(t, "terminating since", 30*time.Second)
-	time.Sleep(3 * time.Second)
-	if !s.running() || !driverObjectsExist(t, r) {
-		t.Fatal("sentinel went on while a Terminating pod uses the driver")
-	}
+	s.stillWaiting(t, observation, r)
 	ctx := context.Background()
 	p, err := admin.CoreV1().Pods("team-c").Get(ctx, "held", metav1.GetOptions{})
 	must(t, err)
@@ -186,8 +187,10 @@ func TestIntegrationAPIServerRestartWhileWaiting(t *testing.T) {
 	s.waitOutput(t, "waiting for 1 pods", 30*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	mark := len(s.output())
 	must(t, cluster.RestartAPIServer(ctx))
-	time.Sleep(3 * time.Second)
+	// Back on the restarted API server, it reports the pod again.
+	s.waitOutputAfter(t, mark, "waiting for 1 pods", 60*time.Second)
 	if !s.running() || !driverObjectsExist(t, r) {
 		t.Fatalf("sentinel went on across an API server restart:\n%s", s.output())
 	}
@@ -228,16 +231,13 @@ func TestIntegrationSCC(t *testing.T) {
 		return u
 	}
 	// The CRD takes a moment to be served.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := dyn.Resource(sccGVR).Create(ctx, newSCC(r.name+"-driver", r.ns), metav1.CreateOptions{})
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("SCC API not served: %v", err)
-		}
-		time.Sleep(500 * time.Millisecond)
+	var lastErr error
+	err = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, lastErr = dyn.Resource(sccGVR).Create(ctx, newSCC(r.name+"-driver", r.ns), metav1.CreateOptions{})
+		return lastErr == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("SCC API not served: %v", lastErr)
 	}
 	// Same names, same labels, but another release namespace: not ours.
 	_, err = dyn.Resource(sccGVR).Create(ctx, newSCC(r.name+"-workload", "elsewhere"), metav1.CreateOptions{})
