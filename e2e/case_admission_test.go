@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -72,8 +73,11 @@ func caseAdmission(t *testing.T, ctx context.Context) {
 	}
 	poll(t, ctx, time.Minute, "FailedCreate Event on the Deployment's ReplicaSet", func(ctx context.Context) error {
 		rss, err := kc.AppsV1().ReplicaSets(workloads).List(ctx, metav1.ListOptions{LabelSelector: "app=adm-deploy"})
-		if err != nil || len(rss.Items) == 0 {
-			return fmt.Errorf("no ReplicaSet yet: %v", err)
+		if err != nil {
+			return err
+		}
+		if len(rss.Items) == 0 {
+			return errors.New("no ReplicaSet yet")
 		}
 		rs := rss.Items[0].Name
 		evs, err := kc.CoreV1().Events(workloads).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + rs})
