@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -97,7 +98,10 @@ func driverMetric(t *testing.T, ctx context.Context, metric string, labels ...st
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, _ := env.MetricValue(expo, metric, labels...)
+	v, _, err := env.MetricValue(expo, metric, labels...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return v
 }
 
@@ -225,33 +229,32 @@ func casePodDeletion(t *testing.T, ctx context.Context) {
 		t.Fatal(err)
 	}
 	uid := string(pod.UID)
-	mounts, err := suite.MountsOf(uid)
+	mounts, err := suite.PodMounts(uid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var csiMount string
+	var csiMount *mountinfo.Info
 	for _, m := range mounts {
-		if strings.Contains(m, "kubernetes.io~csi") {
+		if strings.Contains(m.Mountpoint, "/volumes/kubernetes.io~csi/") {
 			csiMount = m
 		}
 	}
-	if csiMount == "" {
-		t.Fatalf("no CSI mount of ws-1 in the kubelet's mount table: %q", mounts)
+	if csiMount == nil {
+		t.Fatalf("no CSI mount of ws-1 in the kubelet's mount table: %q", env.FormatMounts(mounts))
 	}
-	opts := strings.Fields(csiMount)[5]
 	for _, want := range []string{"ro", "nosuid", "nodev", "noexec"} {
-		if !strings.Contains(","+opts+",", ","+want+",") {
-			t.Errorf("the pod's mount has options %s, want %s", opts, want)
+		if !strings.Contains(","+csiMount.Options+",", ","+want+",") {
+			t.Errorf("the pod's mount %s has options %s, want %s", csiMount.Mountpoint, csiMount.Options, want)
 		}
 	}
 	before := driverMetric(t, ctx, "meshcsi_csi_operations_total", `method="NodeUnpublishVolume"`, `code="OK"`)
 	deleteWorkloads(t, ctx, env.PodSelector("ws-1"))
-	mounts, err = suite.MountsOf(uid)
+	mounts, err = suite.PodMounts(uid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(mounts) != 0 {
-		t.Errorf("mounts left under the deleted pod's directory: %q", mounts)
+		t.Errorf("mounts left under the deleted pod's directory: %q", env.FormatMounts(mounts))
 	}
 	after := driverMetric(t, ctx, "meshcsi_csi_operations_total", `method="NodeUnpublishVolume"`, `code="OK"`)
 	if after < before+1 {
@@ -403,8 +406,11 @@ func caseReinstall(t *testing.T, ctx context.Context) {
 	if log, err := suite.SentinelLog(ctx, release, namespace); err == nil {
 		t.Logf("sentinel log after the re-install:\n%s", lastLines(log, 5))
 	}
-	// Let a few report intervals pass: nothing of the new install goes.
-	time.Sleep(6 * time.Second)
+	// The sentinel has stood down: over more than one of its report
+	// intervals (5 s) nothing of the new install may be deleted.
+	if err := suite.ExpectNothingDeleted(ctx, release, 6*time.Second); err != nil {
+		t.Error(err)
+	}
 	now, err := suite.Kube.Kube.AppsV1().DaemonSets(namespace).Get(ctx, release+"-driver", metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("the re-installed driver was deleted: %v", err)

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshcsi/meshcsi/e2e/env"
+	"github.com/meshcsi/meshcsi/libs/kubeharness/roottest"
 )
 
 // The suite shares one cluster: starting it costs more than all cases.
@@ -40,9 +41,12 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if os.Geteuid() != 0 {
-		fmt.Fprintln(os.Stderr, "e2e: the suite runs a kubelet and containerd and needs root")
-		return 1
+	if missing, msg, fail := roottest.Missing("the e2e suite (kubelet, containerd)"); missing {
+		fmt.Fprintln(os.Stderr, "e2e:", msg)
+		if fail {
+			return 1
+		}
+		return 0
 	}
 	dir, err := os.MkdirTemp("", "meshcsi-e2e-")
 	if err != nil {

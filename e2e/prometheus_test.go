@@ -215,8 +215,8 @@ func casePrometheus(t *testing.T, ctx context.Context) {
 		if m == "up" {
 			continue
 		}
-		if _, ok := env.MetricValue(expo, m); !ok {
-			t.Errorf("the driver does not export %s, which the rules or dashboard use", m)
+		if _, ok, err := env.MetricValue(expo, m); err != nil || !ok {
+			t.Errorf("the driver does not export %s, which the rules or dashboard use (%v)", m, err)
 		}
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +41,8 @@ const (
 	AgentSocketName = "agent.sock"
 	// WorkloadApp is the app label of every workload pod.
 	WorkloadApp = "meshcsi-e2e-workload"
+	// agentDirName is the agent's directory below Options.Dir.
+	agentDirName = "agent-sockets"
 )
 
 // WorkloadSelector selects every workload pod.
@@ -110,14 +111,14 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, fmt.Errorf("failed to create %s: %w", opts.Dir, err)
 	}
 
-	opts.Logf("building the driver, sentinel and demo-agent images with the Go image builder")
+	opts.Logf("building the driver, sentinel and demo-agent images with the Go image builder (the first time compiles them: a minute or two)")
 	archives, err := images.Build(ctx, e.Root, filepath.Join(opts.Dir, "images"), ImageTag, opts.Version,
 		images.Driver, images.Sentinel, images.DemoAgent)
 	if err != nil {
 		return nil, err
 	}
 
-	opts.Logf("starting the local single-node cluster (etcd, apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy)")
+	opts.Logf("starting the local single-node cluster (etcd, apiserver, controller-manager, scheduler, containerd, kubelet, kube-proxy; about 10-30 s)")
 	// A cluster left by a killed run is stopped; one that another live
 	// process runs (a developer's harness test) is waited for.
 	// In CI no developer's cluster can be running: whatever holds the slot
@@ -157,7 +158,7 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 		return nil, err
 	}
 
-	e.AgentDir = filepath.Join(opts.Dir, "agent-sockets")
+	e.AgentDir = filepath.Join(opts.Dir, agentDirName)
 	if err := e.shareAgentDir(); err != nil {
 		return nil, err
 	}
@@ -169,24 +170,6 @@ func Setup(ctx context.Context, opts Options) (_ *Env, err error) {
 	go func() { e.agentErr <- e.Agent.Serve(actx) }()
 	opts.Logf("demo agent serving on %s", filepath.Join(e.AgentDir, AgentSocketName))
 	return e, nil
-}
-
-// shareAgentDir makes the agent's directory a shared mount, as every
-// directory is on a systemd node (where / is shared): the chart mounts source
-// directories with HostToContainer propagation, which the runtime refuses on
-// a private mount, and this machine's / is private.
-func (e *Env) shareAgentDir() error {
-	if err := os.MkdirAll(e.AgentDir, 0o755); err != nil { //nolint:gosec // pods of any UID traverse it
-		return fmt.Errorf("failed to create %s: %w", e.AgentDir, err)
-	}
-	if err := syscall.Mount(e.AgentDir, e.AgentDir, "", syscall.MS_BIND, ""); err != nil {
-		return fmt.Errorf("failed to bind-mount %s: %w", e.AgentDir, err)
-	}
-	e.agentMounted = true
-	if err := syscall.Mount("", e.AgentDir, "", syscall.MS_SHARED|syscall.MS_REC, ""); err != nil {
-		return fmt.Errorf("failed to make %s shared: %w", e.AgentDir, err)
-	}
-	return nil
 }
 
 // StopAgent stops the demo agent (Close does too).
@@ -207,8 +190,8 @@ func (e *Env) Close(ctx context.Context) error {
 		errs = append(errs, e.Cluster.Stop(ctx))
 	}
 	if e.agentMounted {
-		if err := syscall.Unmount(e.AgentDir, syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Errorf("failed to unmount %s: %w", e.AgentDir, err))
+		if err := UnshareAgentDir(filepath.Dir(e.AgentDir)); err != nil {
+			errs = append(errs, err)
 		}
 		e.agentMounted = false
 	}
@@ -404,26 +387,4 @@ func (e *Env) DriverMetrics(ctx context.Context, pod *corev1.Pod) (string, error
 		return "", fmt.Errorf("failed to scrape %s: %s: %w", url, resp.Status, err)
 	}
 	return string(body), nil
-}
-
-// MountsOf returns the lines of the kubelet's mount table under the pod's
-// directory, i.e. the pod's volume mounts as the kubelet sees them.
-func (e *Env) MountsOf(podUID string) ([]string, error) {
-	pid := e.Cluster.PIDs()["kubelet"]
-	path := "/proc/self/mountinfo"
-	if pid > 0 {
-		path = fmt.Sprintf("/proc/%d/mountinfo", pid)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	var out []string
-	needle := filepath.Join(e.Cluster.KubeletDir(), "pods", podUID) + "/"
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.Contains(line, needle) {
-			out = append(out, line)
-		}
-	}
-	return out, nil
 }

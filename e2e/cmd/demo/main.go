@@ -333,8 +333,8 @@ func down(ctx context.Context, dir string, verbose bool) error {
 		fmt.Println("demo: no running cluster:", err)
 	}
 	// The agent's directory is a shared bind mount onto itself (env.Setup).
-	if err := syscall.Unmount(filepath.Join(dir, "agent-sockets"), syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOENT) {
-		return fmt.Errorf("failed to unmount the agent directory: %w", err)
+	if err := env.UnshareAgentDir(dir); err != nil {
+		return err
 	}
 	if err := os.RemoveAll(dir); err != nil { //nolint:gosec // dir is the operator's --dir, the demo's own
 		return fmt.Errorf("failed to remove %s: %w", dir, err)
