@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -168,6 +169,9 @@ var ErrNodeBusy = errors.New("another node-mode cluster runs on this machine")
 // freeing it from an orphaned one. Only a cluster holding the slot touches
 // machine-wide state, in Start and in Stop.
 func (c *Cluster) lockNode(ctx context.Context) error {
+	if runtime.GOOS != "linux" {
+		return errors.New("node mode needs Linux (containerd, runc, the kubelet's cgroups)")
+	}
 	if os.Geteuid() != 0 {
 		return errors.New("node mode needs root (containerd, kubelet, bridge, iptables)")
 	}
