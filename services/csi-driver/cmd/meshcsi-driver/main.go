@@ -12,7 +12,7 @@ import (
 	"runtime/debug"
 
 	"go.uber.org/zap"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 
 	"github.com/meshcsi/meshcsi/libs/kubeclient"
 	"github.com/meshcsi/meshcsi/libs/logging"
@@ -90,7 +90,7 @@ func namespaceCache(log *zap.Logger) (*namespaces.Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--source-namespace-selector needs the API server: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(rc)
+	client, err := metadata.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("--source-namespace-selector: %w", err)
 	}

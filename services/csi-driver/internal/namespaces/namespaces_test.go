@@ -6,17 +6,25 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/metadata/fake"
 	"k8s.io/client-go/tools/cache"
 )
 
 func TestCache(t *testing.T) {
-	client := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: "team-a", Labels: map[string]string{"team": "a"}, Annotations: map[string]string{"big": "x"},
-	}})
+	scheme := runtime.NewScheme()
+	if err := metav1.AddMetaToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	ns := func(labels map[string]string) *metav1.PartialObjectMetadata {
+		return &metav1.PartialObjectMetadata{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+			ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: labels, Annotations: map[string]string{"big": "x"}},
+		}
+	}
+	client := fake.NewSimpleMetadataClient(scheme, ns(map[string]string{"team": "a"}))
 	c, err := New(client)
 	if err != nil {
 		t.Fatal(err)
@@ -37,15 +45,14 @@ func TestCache(t *testing.T) {
 		t.Fatalf("Labels = %v, %v, %v", l, found, err)
 	}
 	obj, _, _ := c.informer.GetStore().GetByKey("team-a")
-	if len(obj.(*corev1.Namespace).Annotations) != 0 {
+	if len(obj.(*metav1.PartialObjectMetadata).Annotations) != 0 {
 		t.Fatal("the cache keeps more than name and labels")
 	}
 	if _, found, err := c.Labels("nope"); found || err != nil {
 		t.Fatalf("Labels(nope) = %v, %v", found, err)
 	}
 	// A label change reaches the cache through the watch.
-	if _, err := client.CoreV1().Namespaces().Update(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
-		Name: "team-a", Labels: map[string]string{"team": "b"}}}, metav1.UpdateOptions{}); err != nil {
+	if _, err := client.Resource(resource).(fake.MetadataClient).UpdateFake(ns(map[string]string{"team": "b"}), metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	err = wait.PollUntilContextTimeout(ctx, 5*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
