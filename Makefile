@@ -91,8 +91,9 @@ $(GOLANGCI_LINT):
 	  GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $@.tmp github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	@mv $@.tmp $@
 
+# --allow-serial-runners: on a shared machine a second lint waits for the first.
 lint: $(GOLANGCI_LINT) ## golangci-lint v2 (with goimports) over every module, all build tags.
-	@for m in $(MODULES); do echo ">> lint $$m"; (cd $(ROOT)/$$m && $(GOLANGCI_LINT) run --config $(ROOT)/.golangci.yml ./...); done
+	@for m in $(MODULES); do echo ">> lint $$m"; (cd $(ROOT)/$$m && $(GOLANGCI_LINT) run --allow-serial-runners --config $(ROOT)/.golangci.yml ./...); done
 
 dep-skew: ## Fail if two modules of go.work require different versions of one module.
 	@$(ROOT)/.ci/dep-skew
