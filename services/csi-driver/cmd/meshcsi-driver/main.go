@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"k8s.io/client-go/metadata"
 
 	"github.com/meshcsi/meshcsi/libs/kubeclient"
@@ -51,7 +53,12 @@ func main() {
 }
 
 func run(ctx context.Context, cfg config.Config) error {
-	log, err := logging.New(cfg.Logging, os.Stderr)
+	// Log lines go through a buffer flushed every second and at exit: a
+	// write(2) per CSI call was a measurable part of a publish. A crash loses
+	// at most the last second of lines (klog buffers for 5 s).
+	out := &zapcore.BufferedWriteSyncer{WS: zapcore.AddSync(os.Stderr), Size: 256 << 10, FlushInterval: time.Second}
+	defer func() { _ = out.Stop() }()
+	log, err := logging.New(cfg.Logging, out)
 	if err != nil {
 		return err
 	}

@@ -20,3 +20,15 @@ func accepts(path string) bool {
 	err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
 	return err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINPROGRESS)
 }
+
+// fileID identifies a file: device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// socketID returns the identity of the socket file at path.
+func socketID(path string) (fileID, bool) {
+	var st unix.Stat_t
+	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fileID{}, false
+	}
+	return fileID{dev: st.Dev, ino: st.Ino}, true
+}

@@ -64,6 +64,7 @@ type Service struct {
 	sources                     map[string]bool
 	sourceNames                 []string
 	sockets                     map[string]string
+	ready                       map[string]*readiness
 	access                      map[string]*access
 	namespaces                  Namespaces
 	socketWait, socketPoll      time.Duration
@@ -100,6 +101,7 @@ func New(cfg Config) (*Service, error) {
 		podsDir:       cfg.PodsDir,
 		sources:       make(map[string]bool, len(cfg.Sources)),
 		sockets:       map[string]string{},
+		ready:         map[string]*readiness{},
 		access:        map[string]*access{},
 		namespaces:    cfg.Namespaces,
 		socketWait:    cfg.SocketWait,
@@ -125,6 +127,7 @@ func New(cfg Config) (*Service, error) {
 		s.sourceNames = append(s.sourceNames, src.Name)
 		if src.Socket != "" {
 			s.sockets[src.Name] = socketPath(src.Dir, src.Socket)
+			s.ready[src.Name] = &readiness{}
 		}
 		a, err := newAccess(src)
 		if err != nil {

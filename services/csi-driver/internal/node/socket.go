@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -23,7 +24,7 @@ func (s *Service) waitSocket(ctx context.Context, source string) error {
 		return nil
 	}
 	start := time.Now()
-	if accepts(sock) {
+	if s.ready[source].check(sock, start) {
 		s.metrics.ObserveSocketWait(source, "ready", time.Since(start))
 		return nil
 	}
@@ -32,7 +33,7 @@ func (s *Service) waitSocket(ctx context.Context, source string) error {
 	wctx, cancel := context.WithTimeout(ctx, s.socketWait)
 	defer cancel()
 	err := wait.PollUntilContextCancel(wctx, s.socketPoll, false, func(context.Context) (bool, error) {
-		return accepts(sock), nil
+		return s.ready[source].check(sock, time.Now()), nil
 	})
 	d := time.Since(start)
 	switch {
@@ -50,3 +51,35 @@ func (s *Service) waitSocket(ctx context.Context, source string) error {
 
 // socketPath is where source dir's socket file is.
 func socketPath(dir, file string) string { return filepath.Join(dir, file) }
+
+// ReadyFor is how long a socket that accepted a connection counts as ready
+// while it is still the same file (same device and inode): a publish storm
+// then costs one lstat per call, not a connection to the agent each.
+const ReadyFor = time.Second
+
+// readiness remembers the socket file that last accepted a connection.
+type readiness struct {
+	last atomic.Pointer[readySocket]
+}
+
+type readySocket struct {
+	id fileID
+	at time.Time
+}
+
+// check reports whether the socket at path accepts connections: the same
+// socket file that did so less than ReadyFor ago, or one that does now.
+func (r *readiness) check(path string, now time.Time) bool {
+	id, ok := socketID(path)
+	if !ok {
+		return false
+	}
+	if l := r.last.Load(); l != nil && l.id == id && now.Sub(l.at) < ReadyFor {
+		return true
+	}
+	if !accepts(path) {
+		return false
+	}
+	r.last.Store(&readySocket{id: id, at: now})
+	return true
+}

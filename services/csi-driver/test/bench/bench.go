@@ -74,14 +74,28 @@ type Result struct {
 	FloorPublishP50   float64    `json:"floor_publish_p50_us"`
 	FloorUnpublishP50 float64    `json:"floor_unpublish_p50_us"`
 	FloorPairsPerSec  float64    `json:"floor_pairs_per_sec"`
-	PublishVsFloor    float64    `json:"publish_p50_vs_floor"`
-	ExtraMountsRatio  float64    `json:"extra_mounts_seq_ratio"`
-	DriverRSSMiB      float64    `json:"driver_rss_mib"`
-	DriverAnonMiB     float64    `json:"driver_rss_anon_mib"`
-	BareAnonMiB       float64    `json:"bare_rss_anon_mib"`
-	BareRSSMiB        float64    `json:"bare_rss_mib"`
-	RSSRatio          float64    `json:"rss_ratio"`
-	ExecToProbeP50Ms  float64    `json:"exec_to_probe_p50_ms"`
+	// The floor on one connection: no-op round trips on one long-lived
+	// connection plus the same syscalls.
+	FloorOneConnRPCP50       float64 `json:"floor_one_conn_rpc_p50_us"`
+	FloorOneConnPublishP50   float64 `json:"floor_one_conn_publish_p50_us"`
+	FloorOneConnUnpublishP50 float64 `json:"floor_one_conn_unpublish_p50_us"`
+	OneConnPublishVsFloor    float64 `json:"one_conn_publish_p50_vs_floor"`
+	OneConnUnpublishVsFloor  float64 `json:"one_conn_unpublish_p50_vs_floor"`
+	UnpublishVsFloor         float64 `json:"unpublish_p50_vs_floor"`
+	// The readiness wait (--source-socket) when the agent's socket is
+	// there: the driver's own mean wait (its histogram) and the difference
+	// of one-connection publish p50 with and without the option.
+	SocketWaitMeanUs      float64 `json:"socket_wait_mean_us"`
+	SocketWaitPublishP50  float64 `json:"socket_wait_publish_p50_us"`
+	SocketWaitOverheadP50 float64 `json:"socket_wait_overhead_p50_us"`
+	PublishVsFloor        float64 `json:"publish_p50_vs_floor"`
+	ExtraMountsRatio      float64 `json:"extra_mounts_seq_ratio"`
+	DriverRSSMiB          float64 `json:"driver_rss_mib"`
+	DriverAnonMiB         float64 `json:"driver_rss_anon_mib"`
+	BareAnonMiB           float64 `json:"bare_rss_anon_mib"`
+	BareRSSMiB            float64 `json:"bare_rss_mib"`
+	RSSRatio              float64 `json:"rss_ratio"`
+	ExecToProbeP50Ms      float64 `json:"exec_to_probe_p50_ms"`
 	// ServerPublishMeanUs is the driver's own mean handling time of a
 	// publish (from its histogram), without connection set-up.
 	ServerPublishMeanUs   float64 `json:"server_publish_mean_us"`
@@ -159,10 +173,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, fmt.Errorf("bare server: %w", err)
 	}
 	defer func() { _ = bare.stop() }()
-	fl, err := e.floor(o.Pairs)
+	fl, err := e.floor(o.Pairs, false)
 	if err != nil {
 		return nil, fmt.Errorf("floor: %w", err)
 	}
+	fl1, err := e.floor(o.Pairs, true)
+	if err != nil {
+		return nil, fmt.Errorf("floor on one connection: %w", err)
+	}
+	res.FloorOneConnRPCP50, res.FloorOneConnPublishP50, res.FloorOneConnUnpublishP50 = us(fl1.rpc), us(fl1.publish), us(fl1.unpublish)
 	res.FloorRPCP50, res.FloorBindP50, res.FloorUmountP50 = us(fl.rpc), us(fl.bind), us(fl.umount)
 	res.FloorPublishP50, res.FloorUnpublishP50 = us(fl.publish), us(fl.unpublish)
 	res.FloorPairsPerSec = fl.pairsPerSec
@@ -232,12 +251,56 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.BareAnonMiB, _ = rssMiB(bare.cmd.Process.Pid, "RssAnon:")
 	res.RSSRatio = res.DriverRSSMiB / res.BareRSSMiB
 	res.PublishVsFloor = res.Scenarios[0].PublishP50 / res.FloorPublishP50
+	res.UnpublishVsFloor = res.Scenarios[0].UnpublishP50 / res.FloorUnpublishP50
+	one := res.Scenarios[len(res.Scenarios)-1]
+	res.OneConnPublishVsFloor = one.PublishP50 / res.FloorOneConnPublishP50
+	res.OneConnUnpublishVsFloor = one.UnpublishP50 / res.FloorOneConnUnpublishP50
 	res.ExtraMountsRatio = res.Scenarios[2].PairsPerSec / res.Scenarios[0].PairsPerSec
 	if err := drv.stop(); err != nil {
 		return nil, fmt.Errorf("driver did not exit cleanly on SIGTERM: %w", err)
 	}
+	if err := e.socketWait(ctx, o, res); err != nil {
+		return nil, fmt.Errorf("socket wait: %w", err)
+	}
 	print(o.Out, res)
 	return res, nil
+}
+
+// socketWait runs the driver again with --source-socket and an agent
+// listening in the source directory, and measures what the readiness check
+// costs when the socket is there.
+func (e *env) socketWait(ctx context.Context, o Options, res *Result) error {
+	agent, err := net.Listen("unix", filepath.Join(e.src, "agent.sock"))
+	if err != nil {
+		return err
+	}
+	defer agent.Close()
+	go func() {
+		for {
+			c, err := agent.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.Close()
+		}
+	}()
+	if e.httpAddr, err = freeAddr(); err != nil {
+		return err
+	}
+	drv, err := startProcess(ctx, o.Driver, append(e.driverArgs(), "--source-socket", "agent=agent.sock"), e.sock)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = drv.stop() }()
+	s, err := e.pairs(e.sock, o.Pairs, 1, "sequential, one connection, --source-socket", true)
+	if err != nil {
+		return err
+	}
+	res.Scenarios = append(res.Scenarios, s)
+	res.SocketWaitPublishP50 = s.PublishP50
+	res.SocketWaitOverheadP50 = s.PublishP50 - res.Scenarios[len(res.Scenarios)-2].PublishP50
+	res.SocketWaitMeanUs = histogramMean(e.httpAddr, "meshcsi_socket_wait_seconds")
+	return drv.stop()
 }
 
 func (e *env) driverArgs() []string {
@@ -411,7 +474,16 @@ type floorResult struct {
 	pairsPerSec                           float64
 }
 
-func (e *env) floor(n int) (floorResult, error) {
+func (e *env) floor(n int, reuse bool) (floorResult, error) {
+	do := func(f func(context.Context, csi.NodeClient) error) (time.Duration, error) { return call(e.bareSock, f) }
+	if reuse {
+		conn, err := dial(e.bareSock)
+		if err != nil {
+			return floorResult{}, err
+		}
+		defer func() { _ = conn.Close() }()
+		do = onConn(conn)
+	}
 	var targets []string
 	for i := 0; i < volsPerWorker; i++ {
 		v := filepath.Join(e.root, "floor", "pods", "bench-pod", "volumes", "kubernetes.io~csi", "vol"+strconv.Itoa(i))
@@ -426,7 +498,7 @@ func (e *env) floor(n int) (floorResult, error) {
 	for i := 0; i < n; i++ {
 		target := targets[i%volsPerWorker]
 		req := publishReq(target)
-		r1, err := call(e.bareSock, func(ctx context.Context, c csi.NodeClient) error {
+		r1, err := do(func(ctx context.Context, c csi.NodeClient) error {
 			_, err := c.NodePublishVolume(ctx, req)
 			return err
 		})
@@ -451,7 +523,7 @@ func (e *env) floor(n int) (floorResult, error) {
 			return floorResult{}, fmt.Errorf("move_mount: %w", err)
 		}
 		bind := time.Since(start)
-		r2, err := call(e.bareSock, func(ctx context.Context, c csi.NodeClient) error {
+		r2, err := do(func(ctx context.Context, c csi.NodeClient) error {
 			_, err := c.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: req.VolumeId, TargetPath: target})
 			return err
 		})
@@ -642,9 +714,14 @@ func print(w io.Writer, r *Result) {
 		r.FloorRPCP50, r.FloorBindP50, r.FloorUmountP50)
 	fmt.Fprintf(w, "driver-side mean handling time (its histogram, all scenarios): publish %.0f µs, unpublish %.0f µs\n",
 		r.ServerPublishMeanUs, r.ServerUnpublishMeanUs)
-	fmt.Fprintf(w, "publish p50 / floor: %.2f (target <= 1.3)\n", r.PublishVsFloor)
+	fmt.Fprintf(w, "new connection per call: publish p50 / floor %.2f, unpublish p50 / floor %.2f\n", r.PublishVsFloor, r.UnpublishVsFloor)
+	one := r.Scenarios[len(r.Scenarios)-2]
+	fmt.Fprintf(w, "one connection: publish p50 %.0f µs / floor %.0f µs = %.2f, unpublish p50 %.0f µs / floor %.0f µs = %.2f (target <= 1.3; floor no-op round trip %.0f µs)\n",
+		one.PublishP50, r.FloorOneConnPublishP50, r.OneConnPublishVsFloor, one.UnpublishP50, r.FloorOneConnUnpublishP50, r.OneConnUnpublishVsFloor, r.FloorOneConnRPCP50)
+	fmt.Fprintf(w, "readiness wait (--source-socket) with the socket there: driver mean %.1f µs per publish; one-connection publish p50 %.0f µs, %+.0f µs vs without (target <= 20)\n",
+		r.SocketWaitMeanUs, r.SocketWaitPublishP50, r.SocketWaitOverheadP50)
 	fmt.Fprintf(w, "sequential pairs/s: %.0f on a new connection per call, %.0f on one connection (target >= 1800)\n",
-		r.Scenarios[0].PairsPerSec, r.Scenarios[len(r.Scenarios)-1].PairsPerSec)
+		r.Scenarios[0].PairsPerSec, one.PairsPerSec)
 	fmt.Fprintf(w, "with %d extra mounts / without: %.2f (target >= 0.8)\n", r.ExtraMounts, r.ExtraMountsRatio)
 	fmt.Fprintf(w, "RSS after %d pairs: driver %.1f MiB (anon %.1f), bare grpc-go server %.1f MiB (anon %.1f), ratio %.2f (target <= 1.10)\n",
 		r.RSSPairs, r.DriverRSSMiB, r.DriverAnonMiB, r.BareRSSMiB, r.BareAnonMiB, r.RSSRatio)
@@ -697,6 +774,30 @@ func freeAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// histogramMean reads the mean of all series of a histogram, in µs.
+func histogramMean(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return 0
+	}
+	var sum float64
+	var n uint64
+	for _, m := range mfs[name].GetMetric() {
+		sum += m.GetHistogram().GetSampleSum()
+		n += m.GetHistogram().GetSampleCount()
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n) * 1e6
 }
 
 // serverMeans reads the driver's duration histogram sums and counts.
