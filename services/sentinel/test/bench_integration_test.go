@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,8 @@ type BenchResult struct {
 	CreateSeconds     float64        `json:"create_seconds"`
 	SyncSeconds       float64        `json:"sync_seconds"`
 	PeakRSSMiB        float64        `json:"peak_rss_mib"`
+	IdleRSSMiB        float64        `json:"idle_rss_mib"`
+	PodsCached        int            `json:"pods_cached"`
 	WaitSeconds       float64        `json:"wait_seconds"`
 	ListsWhileWaiting int            `json:"lists_while_waiting"`
 	RequestsWaiting   map[string]int `json:"requests_while_waiting"`
@@ -110,7 +113,7 @@ func TestBench(t *testing.T) {
 	go func() {
 		defer close(rssDone)
 		for {
-			if v := vmHWM(s.cmd.Process.Pid); v > peak {
+			if v := procStatusKiB(s.cmd.Process.Pid, "VmHWM:"); v > peak {
 				peak = v
 			}
 			select {
@@ -149,6 +152,11 @@ func TestBench(t *testing.T) {
 	// while it waits for the last pod.
 	time.Sleep(measureWindow)
 	after := requestCounts(t)
+	// Resident memory while it waits for the last pod, after the churn.
+	res.IdleRSSMiB = procStatusKiB(s.cmd.Process.Pid, "VmRSS:") / 1024
+	if m := regexp.MustCompile(`"pods_cached":(\d+)`).FindStringSubmatch(s.output()); m != nil {
+		res.PodsCached, _ = strconv.Atoi(m[1])
+	}
 	if !s.running() || !driverObjectsExist(t, r) {
 		t.Fatal("sentinel went on while a pod blocks")
 	}
@@ -178,6 +186,8 @@ func TestBench(t *testing.T) {
 	fmt.Printf("%-40s %12.1f %10s\n", "pod creation (s)", res.CreateSeconds, "")
 	fmt.Printf("%-40s %12.2f %10s\n", "start to caches synced (s)", res.SyncSeconds, "")
 	fmt.Printf("%-40s %12.1f %10s\n", "peak RSS (MiB)", res.PeakRSSMiB, "<= 64")
+	fmt.Printf("%-40s %12.1f %10s\n", "RSS while waiting (MiB)", res.IdleRSSMiB, "")
+	fmt.Printf("%-40s %12d %10s\n", "pods in its store", res.PodsCached, "")
 	fmt.Printf("%-40s %12d %10s\n", fmt.Sprintf("LISTs while waiting (%.0f s)", res.WaitSeconds), res.ListsWhileWaiting, "0")
 	var reqs []string
 	for k, v := range res.RequestsWaiting {
@@ -193,8 +203,9 @@ func TestBench(t *testing.T) {
 	}
 }
 
-// vmHWM returns a process's peak resident set in KiB.
-func vmHWM(pid int) float64 {
+// procStatusKiB returns a /proc/<pid>/status field in KiB (VmHWM: the peak
+// resident set, VmRSS: the current one).
+func procStatusKiB(pid int, field string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
@@ -202,7 +213,7 @@ func vmHWM(pid int) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+		if strings.HasPrefix(sc.Text(), field) {
 			v, _ := strconv.ParseFloat(strings.Fields(sc.Text())[1], 64)
 			return v
 		}

@@ -223,8 +223,3 @@ func (c Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// Selector is the label selector that picks the release's objects.
-func (c Config) Selector() string {
-	return fmt.Sprintf("app.kubernetes.io/instance=%s,app.kubernetes.io/part-of=%s,meshcsi.io/driver-name=%s", c.Release, c.PartOf, c.DriverName)
-}

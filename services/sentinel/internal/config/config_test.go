@@ -71,10 +71,3 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("--help: err=%v out=%q", err, out.String())
 	}
 }
-
-func TestSelector(t *testing.T) {
-	c := Config{Release: "r", PartOf: "meshcsi", DriverName: "csi.meshcsi.io"}
-	if got, want := c.Selector(), "app.kubernetes.io/instance=r,app.kubernetes.io/part-of=meshcsi,meshcsi.io/driver-name=csi.meshcsi.io"; got != want {
-		t.Fatalf("Selector() = %q, want %q", got, want)
-	}
-}

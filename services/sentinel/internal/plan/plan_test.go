@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/sentineltest"
 )
@@ -114,5 +116,35 @@ func TestConfigMapRoundTrip(t *testing.T) {
 	delete(cm.Data, plan.DataKey)
 	if _, err := plan.FromConfigMap(cm); err == nil {
 		t.Fatal("a ConfigMap without the plan key was accepted")
+	}
+}
+
+// The chart's labels, not Helm's annotations, make an object the release's:
+// `helm template | kubectl apply` and Argo CD set no meta.helm.sh annotations.
+func TestOwnsByLabelsNotHelmAnnotations(t *testing.T) {
+	csi, _ := plan.KindByName("CSIDriver")
+	ds, _ := plan.KindByName("DaemonSet")
+	obj := func(ns string, ann map[string]string) *metav1.ObjectMeta {
+		return &metav1.ObjectMeta{Name: "x", Namespace: ns, Labels: sentineltest.Labels("driver"), Annotations: ann}
+	}
+	tests := []struct {
+		name string
+		kind plan.Kind
+		m    *metav1.ObjectMeta
+		want bool
+	}{
+		{"cluster-scoped, applied without Helm", csi, obj("", nil), true},
+		{"cluster-scoped, Helm of this namespace", csi, obj("", map[string]string{plan.AnnotReleaseNS: sentineltest.NS}), true},
+		{"cluster-scoped, Helm of another namespace", csi, obj("", map[string]string{plan.AnnotReleaseNS: "elsewhere"}), false},
+		{"namespaced, install namespace", ds, obj(sentineltest.NS, nil), true},
+		{"namespaced, another namespace", ds, obj("elsewhere", nil), false},
+		{"unlabelled", csi, &metav1.ObjectMeta{Name: "x"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := rel.Owns(tt.kind, tt.m); got != tt.want {
+				t.Fatalf("Owns() = %v, want %v", got, tt.want)
+			}
+		})
 	}
 }
