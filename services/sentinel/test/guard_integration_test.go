@@ -147,10 +147,10 @@ func TestIntegrationRemovalGuard(t *testing.T) {
 	// A re-install applies the chart's parameter again: the guard lifts.
 	_, err = admin.CoreV1().ConfigMaps(r.ns).Patch(ctx, r.name+"-removing", types.MergePatchType, []byte(`{"data":{"removing":"false"}}`), metav1.PatchOptions{})
 	must(t, err)
-	waitAdmission(t, user, "after a re-install, a pod using the driver is admitted", func(err error) bool { return err == nil })
+	_ = waitAdmission(t, user, "after a re-install, a pod using the driver is admitted", func(err error) bool { return err == nil })
 	// Uninstalled again: raised again; the sentinel runs and removes it last.
 	handoff(t, r)
-	waitAdmission(t, user, "after the second hand-off, refused again", func(err error) bool {
+	_ = waitAdmission(t, user, "after the second hand-off, refused again", func(err error) bool {
 		return err != nil && strings.Contains(err.Error(), "meshcsi is being removed:")
 	})
 	helmDeletes(t, r)

@@ -422,7 +422,9 @@ func helmDeletes(t *testing.T, r *release) {
 	ctx := context.Background()
 	name := r.name + "-handoff"
 	for _, del := range []func() error{
-		func() error { return admin.CoreV1().ConfigMaps(r.ns).Delete(ctx, r.name+"-install", metav1.DeleteOptions{}) },
+		func() error {
+			return admin.CoreV1().ConfigMaps(r.ns).Delete(ctx, r.name+"-install", metav1.DeleteOptions{})
+		},
 		// The hand-off's account and RBAC are not kept.
 		func() error { return admin.CoreV1().ServiceAccounts(r.ns).Delete(ctx, name, metav1.DeleteOptions{}) },
 		func() error { return admin.RbacV1().Roles(r.ns).Delete(ctx, name, metav1.DeleteOptions{}) },

@@ -31,7 +31,7 @@ const (
 	KeySince = "since"
 )
 
-// ErrNoParameter: the chart's parameter ConfigMap does not exist, so the
+// ErrNoParameter is returned when the chart's parameter ConfigMap does not exist, so the
 // guard cannot be raised (a chart older than the guard, or a rendering
 // without it).
 var ErrNoParameter = errors.New("the removal guard's parameter ConfigMap does not exist")
