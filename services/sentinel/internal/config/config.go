@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/meshcsi/meshcsi/libs/logging"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/meshcsi/meshcsi/libs/logging"
 )
 
 // Subcommands the binary accepts.

@@ -56,7 +56,7 @@ func TestDeleteOutcomes(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, err := r.Delete(context.Background(), tt.target)
-			if res.Outcome != tt.want || (err == nil) != (tt.wantErr == nil) || (tt.wantErr != errAny && !errors.Is(err, tt.wantErr)) {
+			if res.Outcome != tt.want || (err == nil) != (tt.wantErr == nil) || (!errors.Is(tt.wantErr, errAny) && !errors.Is(err, tt.wantErr)) {
 				t.Fatalf("Delete() = %+v, %v; want %q (error %v)", res, err, tt.want, tt.wantErr)
 			}
 			if tt.wantErr != nil {
