@@ -3,6 +3,7 @@ module github.com/meshcsi/meshcsi/services/csi-driver/test
 go 1.26.0
 
 replace (
+	github.com/meshcsi/meshcsi/libs/kubeclient => ../../../libs/kubeclient
 	github.com/meshcsi/meshcsi/libs/logging => ../../../libs/logging
 	github.com/meshcsi/meshcsi/libs/opshttp => ../../../libs/opshttp
 	github.com/meshcsi/meshcsi/libs/signals => ../../../libs/signals
@@ -41,7 +42,7 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
 	go.uber.org/mock v0.6.0 // indirect
-	go.uber.org/multierr v1.10.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/mod v0.41.0 // indirect
 	golang.org/x/net v0.60.0 // indirect
@@ -50,6 +51,8 @@ require (
 	golang.org/x/tools v0.49.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
+	k8s.io/apimachinery v0.33.13 // indirect
 	k8s.io/klog/v2 v2.140.0 // indirect
 	k8s.io/kubelet v0.33.13 // indirect
+	k8s.io/utils v0.0.0-20241104100929-3ea5e8cea738 // indirect
 )
