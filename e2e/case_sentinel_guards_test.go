@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -34,8 +35,11 @@ func caseRemovalGuards(t *testing.T, ctx context.Context) {
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
 	poll(t, ctx, 30*time.Second, "a new pod using the driver is refused", func(ctx context.Context) error {
 		_, err := kc.CoreV1().Pods(workloads).Create(ctx, late, dry)
-		if err == nil || !strings.Contains(err.Error(), "meshcsi is being removed:") {
-			return fmt.Errorf("create answered %v", err)
+		if err == nil {
+			return errors.New("a pod using the driver was admitted")
+		}
+		if !strings.Contains(err.Error(), "meshcsi is being removed:") {
+			return fmt.Errorf("create refused for another reason: %w", err)
 		}
 		t.Logf("refused: %v", err)
 		return nil
@@ -65,4 +69,3 @@ func caseRemovalGuards(t *testing.T, ctx context.Context) {
 		return kc.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	})
 }
-
