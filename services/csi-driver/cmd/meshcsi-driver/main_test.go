@@ -9,7 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
+
+	tc "github.com/meshcsi/meshcsi/services/csi-driver/internal/drivertest"
 )
 
 // The tests re-execute the test binary as the driver: with
@@ -85,18 +86,11 @@ func TestSIGTERMExitsZeroAndRemovesSockets(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, e1 := os.Stat(sock)
-		_, e2 := os.Stat(reg)
-		if e1 == nil && e2 == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("sockets did not appear: %s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	// The driver answers Probe once it serves both sockets.
+	tc.WaitServing(t, sock)
+	if _, err := os.Stat(reg); err != nil {
+		t.Fatalf("registration socket missing while serving: %v", err)
 	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,12 @@ func accepts(path string) bool {
 	return err == nil || errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINPROGRESS)
 }
 
-// fileID identifies a file: device and inode.
-type fileID struct{ dev, ino uint64 }
+// fileID identifies a file: device, inode and change time (a socket removed
+// and recreated may get the same inode number back).
+type fileID struct {
+	dev, ino      uint64
+	ctime, ctimeN int64
+}
 
 // socketID returns the identity of the socket file at path.
 func socketID(path string) (fileID, bool) {
@@ -30,5 +34,5 @@ func socketID(path string) (fileID, bool) {
 	if unix.Lstat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK {
 		return fileID{}, false
 	}
-	return fileID{dev: st.Dev, ino: st.Ino}, true
+	return fileID{dev: st.Dev, ino: st.Ino, ctime: st.Ctim.Sec, ctimeN: st.Ctim.Nsec}, true
 }

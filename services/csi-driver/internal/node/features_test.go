@@ -229,3 +229,45 @@ func TestLogsAreBounded(t *testing.T) {
 		}
 	}
 }
+
+// The readiness check connects once, then trusts the same socket file for
+// ReadyFor; a recreated socket (new inode) is connected to again.
+func TestSocketReadinessCache(t *testing.T) {
+	dir, err := os.MkdirTemp("", "meshcsi-rc-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "agent.sock")
+	var r readiness
+	t0 := time.Now()
+	if r.check(sock, t0) {
+		t.Fatal("ready without a socket")
+	}
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if !r.check(sock, t0) {
+		t.Fatal("not ready with a listening socket")
+	}
+	l.Close() // the agent died and left its socket file
+	if !r.check(sock, t0.Add(ReadyFor/2)) {
+		t.Fatal("the same socket file is not trusted within ReadyFor")
+	}
+	if r.check(sock, t0.Add(2*ReadyFor)) {
+		t.Fatal("a dead socket counted as ready after ReadyFor")
+	}
+	// A recreated socket with nobody listening is a new file: checked again.
+	os.Remove(sock)
+	l2, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.(*net.UnixListener).SetUnlinkOnClose(false)
+	l2.Close()
+	if r.check(sock, t0) {
+		t.Fatal("a new socket file was trusted without a connection")
+	}
+}
