@@ -117,13 +117,6 @@ func parse(line string) Ping {
 	return p
 }
 
-// Pings returns a copy of every ping so far.
-func (s *Server) Pings() []Ping {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Ping(nil), s.pings...)
-}
-
 // WaitFor blocks until a ping matching ok arrives (or has arrived) and
 // returns it.
 func (s *Server) WaitFor(ctx context.Context, ok func(Ping) bool) (Ping, error) {

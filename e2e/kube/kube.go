@@ -69,16 +69,6 @@ func (c *Client) Resource(obj *unstructured.Unstructured) (dynamic.ResourceInter
 	return c.Dynamic.Resource(m.Resource), nil
 }
 
-// Mapping returns the resource of a group/kind.
-func (c *Client) Mapping(gk schema.GroupKind) (*meta.RESTMapping, error) {
-	m, err := c.mapper.RESTMapping(gk)
-	if err != nil {
-		c.mapper.Reset()
-		m, err = c.mapper.RESTMapping(gk)
-	}
-	return m, err
-}
-
 // CreateOptions selects a dry run.
 type CreateOptions struct {
 	// DryRun asks the API server to validate and admit without persisting.
