@@ -50,7 +50,7 @@ func (s *Service) checkAccess(source, ns string) error {
 		return nil
 	}
 	if ns == "" {
-		return refuse(ErrDenied, "volume_context[%s] %q is limited to some namespaces and the request names none (volume_context[%s]; the CSIDriver needs podInfoOnMount: true)", KeySource, source, KeyPodNamespace)
+		return refuse(errDenied, "volume_context[%s] %q is limited to some namespaces and the request names none (volume_context[%s]; the CSIDriver needs podInfoOnMount: true)", KeySource, source, KeyPodNamespace)
 	}
 	if a.names[ns] {
 		return nil
@@ -58,11 +58,11 @@ func (s *Service) checkAccess(source, ns string) error {
 	if a.selector != nil {
 		lbls, found, err := s.namespaces.Labels(ns)
 		if err != nil {
-			return refuse(ErrUnavailable, "volume_context[%s] %q: cannot check namespace %q yet: %v", KeySource, source, ns, err)
+			return refuse(errUnavailable, "volume_context[%s] %q: cannot check namespace %q yet: %v", KeySource, source, ns, err)
 		}
 		if found && a.selector.Matches(labels.Set(lbls)) {
 			return nil
 		}
 	}
-	return refuse(ErrDenied, "volume_context[%s] %q may not be used by pods in namespace %q", KeySource, source, ns)
+	return refuse(errDenied, "volume_context[%s] %q may not be used by pods in namespace %q", KeySource, source, ns)
 }

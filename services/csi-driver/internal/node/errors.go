@@ -16,14 +16,12 @@ import (
 // Kinds of refusal decided by this package. A *requestError Is one of them;
 // toStatus maps each to its gRPC code.
 var (
-	// ErrInvalid maps to InvalidArgument.
-	ErrInvalid = errors.New("invalid argument")
-	// ErrPrecondition maps to FailedPrecondition.
-	ErrPrecondition = errors.New("failed precondition")
-	// ErrDenied maps to PermissionDenied.
-	ErrDenied = errors.New("permission denied")
-	// ErrUnavailable maps to Unavailable: the kubelet retries.
-	ErrUnavailable = errors.New("unavailable")
+	// errInvalid maps to InvalidArgument.
+	errInvalid = errors.New("invalid argument")
+	// errDenied maps to PermissionDenied.
+	errDenied = errors.New("permission denied")
+	// errUnavailable maps to Unavailable: the kubelet retries.
+	errUnavailable = errors.New("unavailable")
 )
 
 // requestError is a refusal whose message names the field; kind says which
@@ -42,7 +40,7 @@ func refuse(kind error, format string, a ...any) error {
 	return &requestError{kind: kind, msg: fmt.Sprintf(format, a...)}
 }
 
-func invalid(format string, a ...any) error { return refuse(ErrInvalid, format, a...) }
+func invalid(format string, a ...any) error { return refuse(errInvalid, format, a...) }
 
 // toStatus is the one place where an error becomes a gRPC status: the codes
 // the CSI spec asks for, with a message naming the field or the source.
@@ -90,13 +88,11 @@ func toStatus(err error) error {
 
 func requestCode(kind error) codes.Code {
 	switch {
-	case errors.Is(kind, ErrInvalid):
+	case errors.Is(kind, errInvalid):
 		return codes.InvalidArgument
-	case errors.Is(kind, ErrPrecondition):
-		return codes.FailedPrecondition
-	case errors.Is(kind, ErrDenied):
+	case errors.Is(kind, errDenied):
 		return codes.PermissionDenied
-	case errors.Is(kind, ErrUnavailable):
+	case errors.Is(kind, errUnavailable):
 		return codes.Unavailable
 	default:
 		return codes.Internal

@@ -14,7 +14,7 @@ import (
 const DefaultSocketPoll = 50 * time.Millisecond
 
 // waitSocket waits until the socket of source accepts a connection, at most
-// s.socketWait, and returns nil, a refusal with ErrUnavailable naming the
+// s.socketWait, and returns nil, a refusal with errUnavailable naming the
 // source and socket when it did not, or the context's error when the call
 // was cancelled. It holds no lock: other targets, and unpublish of this
 // one, proceed meanwhile. The wait is observed in a histogram.
@@ -45,7 +45,7 @@ func (s *Service) waitSocket(ctx context.Context, source string) error {
 		return ctx.Err()
 	default:
 		s.metrics.ObserveSocketWait(source, "timeout", d)
-		return refuse(ErrUnavailable, "volume_context[%s] %q: the agent's socket %s did not accept a connection within %v; the kubelet retries", KeySource, source, sock, s.socketWait)
+		return refuse(errUnavailable, "volume_context[%s] %q: the agent's socket %s did not accept a connection within %v; the kubelet retries", KeySource, source, sock, s.socketWait)
 	}
 }
 
