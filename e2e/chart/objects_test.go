@@ -126,6 +126,7 @@ func TestEveryObject(t *testing.T) {
 				"Role " + namespace + "/" + fn + "-sentinel",
 				"RoleBinding " + namespace + "/" + fn + "-sentinel",
 				"Job " + namespace + "/" + fn + "-sentinel",
+				"ConfigMap " + namespace + "/" + fn + "-sentinel-config",
 				"ConfigMap " + namespace + "/" + fn + "-removing",
 				"ValidatingAdmissionPolicy " + fn + "-removal-guard",
 				"ValidatingAdmissionPolicyBinding " + fn + "-removal-guard",
@@ -471,14 +472,35 @@ func TestHandoff(t *testing.T) {
 			for _, want := range []string{
 				"--namespace=" + namespace, "--release=" + release, "--driver-name=" + driverName(set),
 				"--plan-configmap=" + fn + "-sentinel-plan", "--job-name=" + fn + "-sentinel",
-				"--install-marker=" + fn + "-install", "--timeout=" + timeout, "--report-interval=" + report,
-				"--removal-guard-configmap=" + fn + "-removing",
+				"--install-marker=" + fn + "-install", "--removal-guard-configmap=" + fn + "-removing",
 			} {
 				if !slices.Contains(sc.Args, want) {
 					t.Errorf("sentinel args %q lack %s", sc.Args, want)
 				}
 				if !slices.Contains(hc.Args, want) {
 					t.Errorf("hand-off args %q lack %s", hc.Args, want)
+				}
+			}
+			// The tunables reach the sentinel through a kept ConfigMap (its
+			// pod template can never change), the hand-off through its env.
+			cfgO := objs.Get("ConfigMap", fn+"-sentinel-config")
+			if cfgO == nil || cfgO.GetAnnotations()["helm.sh/resource-policy"] != "keep" {
+				t.Fatal("the sentinel's settings ConfigMap is missing or not kept")
+			}
+			var cfgMap corev1.ConfigMap
+			if err := manifest.Into(cfgO, &cfgMap); err != nil {
+				t.Fatal(err)
+			}
+			if len(sc.EnvFrom) != 1 || sc.EnvFrom[0].ConfigMapRef == nil || sc.EnvFrom[0].ConfigMapRef.Name != fn+"-sentinel-config" {
+				t.Errorf("sentinel envFrom %+v", sc.EnvFrom)
+			}
+			henv := map[string]string{}
+			for _, e := range hc.Env {
+				henv[e.Name] = e.Value
+			}
+			for k, v := range map[string]string{"MESHCSI_TIMEOUT": timeout, "MESHCSI_REPORT_INTERVAL": report} {
+				if cfgMap.Data[k] != v || henv[k] != v {
+					t.Errorf("%s: sentinel ConfigMap %q, hand-off env %q, want %q", k, cfgMap.Data[k], henv[k], v)
 				}
 			}
 			if sc.Args[0] != "run" {

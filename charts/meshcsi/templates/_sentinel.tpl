@@ -13,10 +13,37 @@ is passed explicitly so fullnameOverride reaches the sentinel.
 - --install-marker={{ $fullname }}-install
 - --lease={{ $fullname }}-sentinel
 - --removal-guard-configmap={{ $fullname }}-removing
-- --timeout={{ .Values.sentinel.timeout }}
-- --report-interval={{ .Values.sentinel.reportInterval }}
-- --log-level={{ .Values.log.level }}
-- --log-format={{ .Values.log.format }}
+{{- end -}}
+
+{{/*
+The tunable settings, as the sentinel's environment fallbacks: flags for the
+hand-off hook (created anew each time), and the kept ConfigMap
+<fullname>-sentinel-config for the sentinel Job, whose pod template Kubernetes
+never changes: a new timeout reaches it through the ConfigMap.
+*/}}
+{{- define "meshcsi.sentinel.tunables" -}}
+MESHCSI_TIMEOUT: {{ .Values.sentinel.timeout | quote }}
+MESHCSI_REPORT_INTERVAL: {{ .Values.sentinel.reportInterval | quote }}
+MESHCSI_LOG_LEVEL: {{ .Values.log.level | quote }}
+MESHCSI_LOG_FORMAT: {{ .Values.log.format | quote }}
+{{- end -}}
+
+{{/*
+The sentinel Job's tunables ConfigMap (kept; the sentinel removes it with its
+own objects).
+*/}}
+{{- define "meshcsi.sentinel.config" -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "meshcsi.sentinel.name" . }}-config
+  namespace: {{ .Release.Namespace }}
+  labels:
+    {{- include "meshcsi.labels" (dict "ctx" . "component" "sentinel") | nindent 4 }}
+  annotations:
+    {{- include "meshcsi.keep" . | nindent 4 }}
+data:
+  {{- include "meshcsi.sentinel.tunables" . | nindent 2 }}
 {{- end -}}
 
 {{/*
@@ -138,6 +165,11 @@ spec:
           args:
             - run
             {{- include "meshcsi.sentinel.args" . | nindent 12 }}
+          # Timeout, report interval and logging: edit this ConfigMap to
+          # change them (e.g. before a re-launch); the pod template cannot.
+          envFrom:
+            - configMapRef:
+                name: {{ include "meshcsi.sentinel.name" . }}-config
           env:
             {{- include "meshcsi.sentinel.env" . | nindent 12 }}
           {{- with .Values.sentinel.resources }}
