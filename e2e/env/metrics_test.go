@@ -12,6 +12,7 @@ meshcsi_csi_operations_total{code="OK",method="NodeUnpublishVolume"} 2
 meshcsi_published_volumes{source="demo"} 1
 meshcsi_published_volumes{source="a,b=\"c\""} 5
 # TYPE meshcsi_op_seconds histogram
+meshcsi_op_seconds_bucket{le="0.001"} 3
 meshcsi_op_seconds_bucket{le="+Inf"} 7
 meshcsi_op_seconds_sum 0.5
 meshcsi_op_seconds_count 7
@@ -31,6 +32,15 @@ up 1
 		{"meshcsi_published_volumes", []string{`source="a,b="c""`}, 5, true},
 		{"meshcsi_published_volumes", []string{`source="b"`}, 0, false},
 		{"meshcsi_op_seconds", nil, 7, true},
+		// A histogram's series by their own names, as rules and dashboards
+		// name them.
+		{"meshcsi_op_seconds_bucket", nil, 10, true},
+		{"meshcsi_op_seconds_bucket", []string{`le="0.001"`}, 3, true},
+		{"meshcsi_op_seconds_bucket", []string{`le="+Inf"`}, 7, true},
+		{"meshcsi_op_seconds_bucket", []string{`le="0.5"`}, 0, false},
+		{"meshcsi_op_seconds_count", nil, 7, true},
+		{"meshcsi_op_seconds_sum", nil, 0.5, true},
+		{"meshcsi_csi_operations_total_count", nil, 0, false},
 		{"up", nil, 1, true},
 		{"meshcsi_published", nil, 0, false},
 	} {
