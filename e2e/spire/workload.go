@@ -3,9 +3,11 @@ package spire
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshcsi/meshcsi/e2e/kube"
 	"github.com/meshcsi/meshcsi/e2e/spire/fetch"
@@ -20,6 +22,8 @@ type WorkloadOptions struct {
 	Driver, Source string
 	// ImageTag is the workload image's tag.
 	ImageTag string
+	// Labels are added to the pod's (app: spire-workload by default).
+	Labels map[string]string
 }
 
 // WorkloadPod is a pod that fetches its X509-SVID every second through the
@@ -30,8 +34,12 @@ func WorkloadPod(o WorkloadOptions) *corev1.Pod {
 	f, t := false, true
 	uid := int64(65532)
 	grace := int64(2)
+	labels := map[string]string{"app": "spire-workload"}
+	for k, v := range o.Labels {
+		labels[k] = v
+	}
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, Labels: map[string]string{"app": "spire-workload"}},
+		ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: o.Namespace, Labels: labels},
 		Spec: corev1.PodSpec{
 			ServiceAccountName:            o.ServiceAccount,
 			AutomountServiceAccountToken:  &f,
@@ -69,4 +77,35 @@ func Attempts(ctx context.Context, kc *kube.Client, namespace, pod string) ([]fe
 		return nil, fmt.Errorf("failed to get the log of %s/%s: %w", namespace, pod, err)
 	}
 	return fetch.Parse(string(raw)), nil
+}
+
+// WaitSVID waits until the workload pod's log shows an SVID fetched at or
+// after since and returns that attempt. On timeout the error carries the
+// last fetch error (e.g. the agent's "no identity issued").
+func WaitSVID(ctx context.Context, kc *kube.Client, namespace, pod string, since time.Time, timeout time.Duration) (fetch.Attempt, error) {
+	var got fetch.Attempt
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		attempts, err := Attempts(ctx, kc, namespace, pod)
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		lastErr := "none"
+		for _, a := range attempts {
+			if !a.Time.Before(since) && a.OK() {
+				got = a
+				return true, nil
+			}
+			if a.Error != "" {
+				lastErr = a.Error
+			}
+		}
+		last = fmt.Errorf("%d attempts, none with an SVID since %s; last error: %s", len(attempts), since.Format(time.RFC3339), lastErr)
+		return false, nil
+	})
+	if err != nil {
+		return got, fmt.Errorf("pod %s/%s fetched no X509-SVID within %s: %w", namespace, pod, timeout, last)
+	}
+	return got, nil
 }
