@@ -110,6 +110,12 @@ func (t *Pods) keep(pod *corev1.Pod) bool {
 	return pod.Namespace == t.namespace && ref != nil && ref.Kind == "DaemonSet"
 }
 
+// stored reports whether the store holds pod.
+func (t *Pods) stored(pod *corev1.Pod) bool {
+	_, ok, err := t.informer.GetStore().GetByKey(pod.Namespace + "/" + pod.Name)
+	return err == nil && ok
+}
+
 // NewPods builds a Pods tracker over core for driver, installed in
 // namespace. Nothing runs until Start is called.
 func NewPods(core typedcorev1.CoreV1Interface, driver, namespace string) (*Pods, error) {
@@ -140,7 +146,10 @@ func NewPods(core typedcorev1.CoreV1Interface, driver, namespace string) (*Pods,
 			}
 			return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
 				pod, ok := e.Object.(*corev1.Pod)
-				return e, !ok || t.keep(pod)
+				// A pod the store holds is followed to its end even if it no
+				// longer qualifies (a driver pod orphaned from its DaemonSet),
+				// so no stale entry is left behind.
+				return e, !ok || t.keep(pod) || (e.Type != watch.Added && t.stored(pod))
 			}), nil
 		},
 		// The list pages by itself (kube.EachPod).

@@ -165,6 +165,32 @@ func TestStoreHoldsOnlyPodsThatMatter(t *testing.T) {
 	}
 }
 
+// A driver pod the store holds is followed to its end even when it stops
+// qualifying (orphaned from its DaemonSet): no stale entry keeps the wait for
+// the DaemonSet's pods going.
+func TestStoredPodFollowedToItsEnd(t *testing.T) {
+	ctx := context.Background()
+	client := fake.NewClientset(owned(pod(installNS, "driver-x"), "DaemonSet", "meshcsi-driver", "ds-uid"))
+	tr := startTracker(t, client)
+	if n := tr.ControlledBy("ds-uid"); n != 1 {
+		t.Fatalf("ControlledBy() = %d, want 1", n)
+	}
+	p, err := client.CoreV1().Pods(installNS).Get(ctx, "driver-x", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = p.DeepCopy()
+	p.OwnerReferences = nil
+	if _, err := client.CoreV1().Pods(installNS).Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return tr.ControlledBy("ds-uid") == 0 })
+	if err := client.CoreV1().Pods(installNS).Delete(ctx, "driver-x", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return tr.Cached() == 0 })
+}
+
 func TestControlledBy(t *testing.T) {
 	client := fake.NewClientset(
 		owned(pod("ns", "driver-1"), "DaemonSet", "meshcsi", "ds-uid"),
