@@ -29,6 +29,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -258,15 +259,12 @@ func blockingPod(t *testing.T, ns, name, driver string, volumes int, finalizer b
 		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: fmt.Sprintf("sock%d", i),
 			VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{Driver: driver}}})
 	}
-	// A new namespace's default ServiceAccount appears a moment later.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	// A new namespace's default ServiceAccount appears a moment later
+	// (until then the API server refuses the pod as Forbidden).
+	_ = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		_, err = admin.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
-		if err == nil || !apierrors.IsForbidden(err) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return !apierrors.IsForbidden(err), nil
+	})
 	must(t, err)
 }
 
@@ -452,9 +450,9 @@ func releaseGone(t *testing.T, r *release, timeout time.Duration) {
 	t.Helper()
 	ctx := context.Background()
 	sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + r.name}
-	deadline := time.Now().Add(timeout)
-	for {
-		var left []string
+	var left []string
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		left = nil
 		add := func(kind string, n int, err error) {
 			must(t, err)
 			if n > 0 {
@@ -485,13 +483,10 @@ func releaseGone(t *testing.T, r *release, timeout time.Duration) {
 		if lerr == nil {
 			left = append(left, "lease")
 		}
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("release %s not gone after %s: %v", r.name, timeout, left)
-		}
-		time.Sleep(250 * time.Millisecond)
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("release %s not gone after %s: %v", r.name, timeout, left)
 	}
 }
 
