@@ -152,6 +152,10 @@ spec:
       labels:
         {{- include "meshcsi.sentinel.selectorLabels" . | nindent 8 }}
         app.kubernetes.io/part-of: meshcsi
+        # What the Job controller sets on a generated selector's pods, so
+        # `-l job-name=...` keeps finding them.
+        batch.kubernetes.io/job-name: {{ include "meshcsi.sentinel.name" . }}
+        job-name: {{ include "meshcsi.sentinel.name" . }}
       {{- with .Values.sentinel.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
