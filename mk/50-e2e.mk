@@ -29,6 +29,7 @@ $(PROMETHEUS):
 prometheus: $(PROMETHEUS) ## Build Prometheus (with Kubernetes service discovery) into the tools cache.
 
 test-e2e: deps kube-binaries $(HELM) $(PROMETHEUS) ## e2e cases 1-8 on a real local cluster (root); durations in _output/e2e-durations.txt.
+	cd $(E2E_DIR) && $(GO) test -tags integration -count=1 ./env/
 	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_PROMETHEUS=$(PROMETHEUS) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestE2E$$' .
 
