@@ -26,6 +26,11 @@ export MESHCSI_STORAGE_E2E := $(STORAGE_E2E)
 # Debian's static busybox (there is no registry here).
 APT_PACKAGES += busybox-static
 
+# The demo (make run) shows the real SPIRE agent through meshcsi;
+# DEMO_AGENT=demo keeps the quick stand-in agent (no SPIRE build).
+DEMO_AGENT ?= spire
+export MESHCSI_DEMO_AGENT := $(DEMO_AGENT)
+
 .PHONY: spire storage-e2e
 
 # `go install …@v1.13.3` fails (the proxy refuses spire's version list), so
@@ -59,3 +64,7 @@ storage-e2e: $(STORAGE_E2E) ## Build Kubernetes' storage e2e suite (External.Sto
 
 # The SPIRE and storage-suite cases run inside the e2e suite (one cluster).
 test-e2e: $(SPIRE_STAMP) $(STORAGE_E2E)
+
+ifeq ($(DEMO_AGENT),spire)
+demo: $(SPIRE_STAMP)
+endif

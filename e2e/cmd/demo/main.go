@@ -10,6 +10,11 @@
 // the workload, deletes the workload and shows the sentinel finishing with
 // nothing of the release left. The cluster keeps running for a look around
 // until `down`.
+//
+// With --agent spire (the default; the Makefile's DEMO_AGENT) the workload is
+// served by the real SPIRE server and agent (spire.go): it fetches its
+// X509-SVID through the CSI volume, also after the agent pod is replaced.
+// --agent demo keeps the quick stand-in agent.
 package main
 
 import (
@@ -31,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshcsi/meshcsi/e2e/env"
+	"github.com/meshcsi/meshcsi/e2e/spire"
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 )
 
@@ -57,6 +63,7 @@ func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo "+args[0], flag.ContinueOnError)
 	dir := fs.String("dir", "_output/demo", "where the cluster, images and agent socket live")
 	version := fs.String("version", "demo", "version stamped into the binaries")
+	agent := fs.String("agent", defaultAgent(), "the node agent: spire (the real SPIRE server and agent, built once by `make spire`) or demo (the quick stand-in); default from $"+agentEnv)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -69,7 +76,10 @@ func run(ctx context.Context, args []string) error {
 		if err := down(ctx, abs, false); err != nil {
 			return err
 		}
-		return up(ctx, abs, *version)
+		if *agent != agentSPIRE && *agent != agentDemo {
+			return fmt.Errorf("unknown --agent %q (want %s or %s)", *agent, agentSPIRE, agentDemo)
+		}
+		return up(ctx, abs, *version, *agent)
 	case "down":
 		return down(ctx, abs, true)
 	default:
@@ -82,7 +92,8 @@ var (
 	stepN   = 0
 )
 
-const steps = 10
+// steps is 12 with the SPIRE agent.
+var steps = 10
 
 func step(format string, a ...any) {
 	stepN++
@@ -91,9 +102,12 @@ func step(format string, a ...any) {
 
 func info(format string, a ...any) { fmt.Printf("    %s\n", fmt.Sprintf(format, a...)) }
 
-func up(ctx context.Context, dir, version string) error {
+func up(ctx context.Context, dir, version, agent string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the demo runs a kubelet and containerd: run it as root")
+	}
+	if agent == agentSPIRE {
+		steps = 12
 	}
 	step("Building images and starting the local cluster")
 	e, err := env.Setup(ctx, env.Options{
@@ -111,9 +125,21 @@ func up(ctx context.Context, dir, version string) error {
 		}
 	}()
 	kc := e.Kube.Kube
+	var sp *spireDemo
+	var values map[string]string
+	if agent == agentSPIRE {
+		if sp, err = setUpSpire(ctx, e, dir, version); err != nil {
+			return err
+		}
+		values = sp.values()
+	}
 
-	step("helm install meshcsi (source %q = %s on the node)", env.Source, e.AgentDir)
-	out, err := e.Install(ctx, release, namespace, nil)
+	if sp != nil {
+		step("helm install meshcsi (source %q = %s, the SPIRE agent's socket directory on the node)", spireSource, sp.socketDir)
+	} else {
+		step("helm install meshcsi (source %q = %s on the node)", env.Source, e.AgentDir)
+	}
+	out, err := e.Install(ctx, release, namespace, values)
 	if err != nil {
 		return err
 	}
@@ -134,17 +160,27 @@ func up(ctx context.Context, dir, version string) error {
 		return err
 	}
 
+	if sp != nil {
+		step("The SPIRE %s server and agent (k8s_psat node attestation, k8s workload attestor)", spire.Version)
+		if err := sp.deploy(ctx); err != nil {
+			return err
+		}
+	}
 	step("Running workload %s/%s (Pod Security \"restricted\") with the CSI volume", workloads, workload)
 	if err := e.EnsureWorkloadNamespace(ctx, workloads); err != nil {
 		return err
 	}
-	info("volumes: [{name: agent-socket, csi: {driver: %s, readOnly: true, volumeAttributes: {source: %s}}}]", env.DriverName, env.Source)
-	p, err := e.StartWorkload(ctx, workloads, workload)
-	if err != nil {
+	if sp != nil {
+		if err := sp.runWorkload(ctx); err != nil {
+			return err
+		}
+		step("Restarting the SPIRE agent while the workload runs")
+		if err := sp.restartAgent(ctx); err != nil {
+			return err
+		}
+	} else if err := demoWorkload(ctx, e); err != nil {
 		return err
 	}
-	info("agent    | ping #%d from %s at %s", p.Seq, p.Name, p.At.Format("15:04:05.000"))
-	info("the workload reached the agent through the volume; its attempt to write into it: %s", p.Write)
 
 	step("The driver's metrics (GET /metrics on the driver pod)")
 	pod, err := e.DriverPod(ctx, namespace, release)
@@ -336,6 +372,9 @@ func down(ctx context.Context, dir string, verbose bool) error {
 	if err := env.UnshareAgentDir(dir); err != nil {
 		return err
 	}
+	if err := unshareSpireDir(dir); err != nil {
+		return err
+	}
 	if err := os.RemoveAll(dir); err != nil { //nolint:gosec // dir is the operator's --dir, the demo's own
 		return fmt.Errorf("failed to remove %s: %w", dir, err)
 	}
@@ -376,4 +415,16 @@ func lastN(s []string, n int) []string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// demoWorkload runs the workload that pings the stand-in agent.
+func demoWorkload(ctx context.Context, e *env.Env) error {
+	info("volumes: [{name: agent-socket, csi: {driver: %s, readOnly: true, volumeAttributes: {source: %s}}}]", env.DriverName, env.Source)
+	p, err := e.StartWorkload(ctx, workloads, workload)
+	if err != nil {
+		return err
+	}
+	info("agent    | ping #%d from %s at %s", p.Seq, p.Name, p.At.Format("15:04:05.000"))
+	info("the workload reached the agent through the volume; its attempt to write into it: %s", p.Write)
+	return nil
 }
