@@ -29,7 +29,12 @@ func caseRemovalGuards(t *testing.T, ctx context.Context) {
 	uninstallWithWorkloads(t, ctx, "ws-g")
 	kc := suite.Kube.Kube
 	late := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: workloads},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause"}},
+		// Pod Security "restricted" (the workloads namespace) admits it, so
+		// only the removal guard can refuse it.
+		Spec: corev1.PodSpec{SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr(true), RunAsUser: ptr(int64(65532)),
+			SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}},
+			Containers: []corev1.Container{{Name: "c", Image: "pause", SecurityContext: &corev1.SecurityContext{
+				AllowPrivilegeEscalation: ptr(false), Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}}}}},
 			Volumes: []corev1.Volume{{Name: "sock", VolumeSource: corev1.VolumeSource{CSI: &corev1.CSIVolumeSource{
 				Driver: env.DriverName, ReadOnly: ptr(true)}}}}}}
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
