@@ -135,7 +135,6 @@ func TestE2E(t *testing.T) {
 		{"8 re-install while the sentinel waits", caseReinstall},
 		{"9 SPIRE: the real agent's SVIDs through meshcsi, agent restart", caseSpire},
 		{"10 Kubernetes storage e2e suite: CSI ephemeral volumes", caseStorageSuite},
-		{"11 removal guards: new pods and namespace deletion refused while the sentinel waits", caseRemovalGuards},
 	}
 	for i, c := range cases {
 		if !step(t, c.name, c.f) {
