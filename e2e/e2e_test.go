@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/meshcsi/meshcsi/e2e/env"
-	"github.com/meshcsi/meshcsi/libs/kubeharness/roottest"
+	"github.com/meshcsi/meshcsi/libs/roottest"
 )
 
 // The suite shares one cluster: starting it costs more than all cases.

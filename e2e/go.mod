@@ -32,6 +32,7 @@ require (
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/compress v1.20.1 // indirect
 	github.com/mailru/easyjson v0.7.7 // indirect
+	github.com/meshcsi/meshcsi/libs/roottest v0.0.0
 	github.com/moby/spdystream v0.5.1 // indirect
 	github.com/moby/sys/mountinfo v0.7.2
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
@@ -68,3 +69,5 @@ require (
 )
 
 replace github.com/meshcsi/meshcsi/libs/kubeharness => ../libs/kubeharness
+
+replace github.com/meshcsi/meshcsi/libs/roottest => ../libs/roottest

@@ -28,7 +28,7 @@ import (
 
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 	"github.com/meshcsi/meshcsi/libs/kubeharness/image"
-	"github.com/meshcsi/meshcsi/libs/kubeharness/roottest"
+	"github.com/meshcsi/meshcsi/libs/roottest"
 )
 
 // helloSource is the smoke test's workload: it greets, then waits for

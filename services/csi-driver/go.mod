@@ -38,6 +38,7 @@ require (
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/mailru/easyjson v0.7.7 // indirect
+	github.com/meshcsi/meshcsi/libs/roottest v0.0.0
 	github.com/modern-go/concurrent v0.0.0-20180306012644-bacd9c7ef1dd // indirect
 	github.com/modern-go/reflect2 v1.0.2 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
@@ -71,3 +72,5 @@ replace (
 	github.com/meshcsi/meshcsi/libs/opshttp => ../../libs/opshttp
 	github.com/meshcsi/meshcsi/libs/signals => ../../libs/signals
 )
+
+replace github.com/meshcsi/meshcsi/libs/roottest => ../../libs/roottest

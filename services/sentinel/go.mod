@@ -11,7 +11,7 @@ require (
 	k8s.io/apimachinery v0.33.13
 	k8s.io/client-go v0.33.13
 	k8s.io/utils v0.0.0-20241104100929-3ea5e8cea738
-	sigs.k8s.io/yaml v1.6.0
+	sigs.k8s.io/yaml v1.6.0 // indirect
 )
 
 require (
@@ -58,7 +58,6 @@ require (
 
 replace (
 	github.com/meshcsi/meshcsi/libs/kubeclient => ../../libs/kubeclient
-	github.com/meshcsi/meshcsi/libs/kubeharness => ../../libs/kubeharness
 	github.com/meshcsi/meshcsi/libs/logging => ../../libs/logging
 	github.com/meshcsi/meshcsi/libs/signals => ../../libs/signals
 )

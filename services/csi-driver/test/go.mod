@@ -38,6 +38,7 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/meshcsi/meshcsi/libs/logging v0.0.0 // indirect
 	github.com/meshcsi/meshcsi/libs/opshttp v0.0.0 // indirect
+	github.com/meshcsi/meshcsi/libs/roottest v0.0.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
@@ -56,3 +57,5 @@ require (
 	k8s.io/kubelet v0.33.13 // indirect
 	k8s.io/utils v0.0.0-20241104100929-3ea5e8cea738 // indirect
 )
+
+replace github.com/meshcsi/meshcsi/libs/roottest => ../../../libs/roottest

@@ -63,3 +63,5 @@ replace (
 	github.com/meshcsi/meshcsi/libs/logging => ../../../libs/logging
 	github.com/meshcsi/meshcsi/libs/signals => ../../../libs/signals
 )
+
+replace github.com/meshcsi/meshcsi/libs/roottest => ../../../libs/roottest

@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/meshcsi/meshcsi/libs/roottest"
 )
 
 // PodUID is the pod directory used by the requests built here.
@@ -29,18 +31,11 @@ const Source = "agent"
 // MissingSource names a configured source whose directory does not exist.
 const MissingSource = "gone"
 
-// RequireRoot fails a test that needs root when CI=true (CI must never skip
-// it silently) and skips it otherwise with a message saying how to run it,
-// so a developer without root can still run the unit tests.
+// RequireRoot is roottest.Require for the driver's tests that make real
+// mounts: a failure when CI=true, a skip naming `make test` as root otherwise.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("this test makes real mounts and needs root, and CI=true: run `make test` as root")
-	}
-	t.Skip("this test makes real mounts and needs root: run `make test` as root (CI=true turns this skip into a failure)")
+	roottest.Require(t, "this test (it makes real mounts)")
 }
 
 // Target returns the target path the kubelet would pass for volume vol.

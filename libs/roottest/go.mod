@@ -1,0 +1,3 @@
+module github.com/meshcsi/meshcsi/libs/roottest
+
+go 1.26.0
