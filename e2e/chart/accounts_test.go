@@ -34,19 +34,7 @@ import (
 func TestAccountsCanDoOnlyWhatTheDocSays(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, err := kubeharness.Start(c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	if err != nil {
-		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.Background()); err != nil {
-			t.Errorf("stop the control plane: %v", err)
-		}
-	})
-	kc, err := kube.New(cluster.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	admin, err := kubernetes.NewForConfig(cluster.RESTConfig())
 	if err != nil {
 		t.Fatal(err)

@@ -105,19 +105,7 @@ func TestAdmissionPolicyRendering(t *testing.T) {
 func TestAdmissionPolicyEnforced(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, err := kubeharness.Start(c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true})
-	if err != nil {
-		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.Background()); err != nil {
-			t.Errorf("stop the control plane: %v", err)
-		}
-	})
-	kc, err := kube.New(cluster.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true})
 	const driver, image = "csi.meshcsi.io", "meshcsi/demo-agent:test"
 	if err := kc.Create(c, policyObjects(t, admissionSet()), kube.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -26,19 +26,7 @@ import (
 func TestServerSideDryRun(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, err := kubeharness.Start(c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	if err != nil {
-		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.Background()); err != nil {
-			t.Errorf("stop the control plane: %v", err)
-		}
-	})
-	kc, err := kube.New(cluster.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	files, err := crds.All(c)
 	if err != nil {
 		t.Fatal(err)
@@ -118,4 +106,24 @@ level "privileged"`,
 			t.Errorf("NOTES still tell to grant an SCC to workloads:\n%s", out)
 		}
 	})
+}
+
+// startControlPlane starts the harness's control plane for one test (stopped
+// when it ends) and returns it with a client of it.
+func startControlPlane(t *testing.T, ctx context.Context, opts kubeharness.Options) (*kubeharness.Cluster, *kube.Client) {
+	t.Helper()
+	cluster, err := kubeharness.Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := cluster.Stop(context.Background()); err != nil {
+			t.Errorf("stop the control plane: %v", err)
+		}
+	})
+	kc, err := kube.New(cluster.RESTConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cluster, kc
 }

@@ -14,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"github.com/meshcsi/meshcsi/e2e/kube"
 	"github.com/meshcsi/meshcsi/e2e/manifest"
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 )
@@ -141,19 +140,7 @@ func TestPodTemplateStableAcrossChartVersions(t *testing.T) {
 func TestUpgradeGuards(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, err := kubeharness.Start(c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	if err != nil {
-		t.Fatalf("start the control plane (make kube-binaries builds it): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := cluster.Stop(context.Background()); err != nil {
-			t.Errorf("stop the control plane: %v", err)
-		}
-	})
-	kc, err := kube.New(cluster.RESTConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	h := *newHelm(t)
 	h.Kubeconfig = cluster.Kubeconfig()
 	// namespace.create: Helm adopts the existing release namespace
