@@ -160,8 +160,9 @@ func TestAccountsCanDoOnlyWhatTheDocSays(t *testing.T) {
 	}
 }
 
-// docRBAC is the rbac block of docs/sentinel.md for the default release.
-func docRBAC(t *testing.T) manifest.Set {
+// docRBACBlock is the YAML of the rbac block of docs/sentinel.md, with its
+// {{fullname}}, {{namespace}} and {{driverName}} placeholders.
+func docRBACBlock(t *testing.T) string {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "docs", "sentinel.md"))
 	if err != nil {
@@ -173,8 +174,13 @@ func docRBAC(t *testing.T) manifest.Set {
 		t.Fatal("docs/sentinel.md has no rbac:begin/rbac:end block")
 	}
 	block := doc[begin:end]
-	block = block[strings.Index(block, "```yaml")+len("```yaml") : strings.LastIndex(block, "```")]
-	set, err := manifest.Parse(strings.NewReplacer("{{fullname}}", release, "{{namespace}}", namespace, "{{driverName}}", "csi.meshcsi.io").Replace(block))
+	return block[strings.Index(block, "```yaml")+len("```yaml") : strings.LastIndex(block, "```")]
+}
+
+// docRBAC is the rbac block of docs/sentinel.md for the default release.
+func docRBAC(t *testing.T) manifest.Set {
+	t.Helper()
+	set, err := manifest.Parse(strings.NewReplacer("{{fullname}}", release, "{{namespace}}", namespace, "{{driverName}}", "csi.meshcsi.io").Replace(docRBACBlock(t)))
 	if err != nil {
 		t.Fatal(err)
 	}

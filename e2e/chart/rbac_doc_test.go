@@ -3,8 +3,6 @@
 package chart
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,17 +16,7 @@ import (
 // sentinel (each its own account) exactly the rules docs/sentinel.md documents (and the sentinel's
 // integration tests run under), for the default and an overridden fullname.
 func TestSentinelRBACMatchesItsDoc(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(chartDir(t), "..", "..", "docs", "sentinel.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(raw)
-	begin, end := strings.Index(doc, "<!-- rbac:begin -->"), strings.Index(doc, "<!-- rbac:end -->")
-	if begin < 0 || end < begin {
-		t.Fatal("docs/sentinel.md has no rbac:begin/rbac:end block")
-	}
-	block := doc[begin:end]
-	block = block[strings.Index(block, "```yaml")+len("```yaml") : strings.LastIndex(block, "```")]
+	block := docRBACBlock(t)
 	h := newHelm(t)
 	for _, set := range []map[string]string{nil, valueSets["custom"]} {
 		fn, dn := fullname(set), driverName(set)
