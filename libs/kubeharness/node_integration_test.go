@@ -444,6 +444,8 @@ func TestNodeSmoke(t *testing.T) {
 	if len(kubeharness.PodProcesses()) == 0 {
 		t.Error("no process found in pod cgroups while a pod runs")
 	}
+	// The node survives restarts of its runtime and kubelet, and a reboot.
+	checkNodeFaults(t, ctx, c, client, "default", "left-running")
 
 	stopBegan := time.Now()
 	stopped = true
