@@ -71,8 +71,18 @@ func mainErr(m *testing.M) int {
 	// The benchmark runs without kube-controller-manager: its pod GC and
 	// eviction must not delete the benchmark's pods, and it is load.
 	bench := os.Getenv("MESHCSI_BENCH_PODS") != ""
+	var apiArgs []string
+	if bench {
+		// The scale benchmark counts each measured client's requests in
+		// the API server's audit log (only theirs are logged).
+		if apiArgs, err = benchAuditArgs(tmp); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	cluster, err = kubeharness.Start(ctx, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: !bench,
-		Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "harness: "+f+"\n", a...) }})
+		ExtraAPIServerArgs: apiArgs,
+		Logf:               func(f string, a ...any) { fmt.Fprintf(os.Stderr, "harness: "+f+"\n", a...) }})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start control plane:", err)
 		return 1
@@ -311,7 +321,14 @@ func start(t *testing.T, r *release, args ...string) *proc {
 	}
 	full := append([]string{args[0], "--kubeconfig", kubeconfig, "--namespace", r.ns, "--release", r.name,
 		"--driver-name", r.driver, "--report-interval", "1s", "--log-format", "json"}, args[1:]...)
-	p := &proc{cmd: exec.Command(binPath, full...), done: make(chan struct{}), lineSeen: make(chan struct{}, 1)}
+	return startProc(t, "sentinel "+args[0], exec.Command(binPath, full...))
+}
+
+// startProc starts cmd and collects its output (stderr, then stdout) for
+// waitOutput; name labels its output in a failed test's log.
+func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, done: make(chan struct{}), lineSeen: make(chan struct{}, 1)}
 	p.cmd.Env = append(os.Environ(), "POD_NAME=")
 	stderr, err := p.cmd.StderrPipe()
 	must(t, err)
@@ -343,7 +360,7 @@ func start(t *testing.T, r *release, args ...string) *proc {
 			<-p.done
 		}
 		if t.Failed() {
-			t.Logf("sentinel %v output:\n%s", args[0], p.output())
+			t.Logf("%s output:\n%s", name, p.output())
 		}
 	})
 	return p
