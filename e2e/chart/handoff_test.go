@@ -4,8 +4,10 @@ package chart
 
 import (
 	"maps"
+	"strings"
 	"testing"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/meshcsi/meshcsi/e2e/manifest"
@@ -59,4 +61,67 @@ func merged(a, b map[string]string) map[string]string {
 	m := maps.Clone(a)
 	maps.Copy(m, b)
 	return m
+}
+
+// TestHandoffDeadline: the hand-off hook's deadline leaves room for a cold
+// image pull and stays 60 s below helm's default --timeout (5m), its value
+// is bounded by the schema, and a failed hook explains itself: Helm prints
+// the hand-off's log, the container's error becomes its termination
+// message, and the Job says what to do with the command to run.
+func TestHandoffDeadline(t *testing.T) {
+	h := newHelm(t)
+	for _, tc := range []struct {
+		set      map[string]string
+		deadline int64
+		timeout  string
+	}{
+		{nil, 240, "--timeout 300s"},
+		{map[string]string{"sentinel.handoffDeadlineSeconds": "600"}, 600, "--timeout 660s"},
+		{map[string]string{"fullnameOverride": "mesh", "sentinel.handoffDeadlineSeconds": "30"}, 30, "--timeout 90s"},
+	} {
+		objs := render(t, h, tc.set)
+		fn := fullname(tc.set)
+		o := objs.Get("Job", fn+"-handoff")
+		if o == nil {
+			t.Fatalf("%v: hand-off Job not rendered", tc.set)
+		}
+		var job batchv1.Job
+		if err := manifest.Into(o, &job); err != nil {
+			t.Fatal(err)
+		}
+		if d := job.Spec.ActiveDeadlineSeconds; d == nil || *d != tc.deadline {
+			t.Errorf("%v: activeDeadlineSeconds %v, want %d", tc.set, d, tc.deadline)
+		}
+		if tc.set == nil && *job.Spec.ActiveDeadlineSeconds+60 > 300 {
+			t.Errorf("the default deadline must stay 60 s below helm's default --timeout of 5m")
+		}
+		a := job.Annotations
+		if a["helm.sh/hook-output-log-policy"] != "hook-failed" {
+			t.Errorf("%v: helm.sh/hook-output-log-policy = %q, want hook-failed (helm prints the failed hand-off's log)", tc.set, a["helm.sh/hook-output-log-policy"])
+		}
+		if !strings.Contains(a["helm.sh/hook-delete-policy"], "before-hook-creation") || strings.Contains(a["helm.sh/hook-delete-policy"], "hook-failed") {
+			t.Errorf("%v: a failed hand-off Job must be kept for kubectl describe and replaced by the next try: delete policy %q", tc.set, a["helm.sh/hook-delete-policy"])
+		}
+		msg := a["meshcsi.io/if-failed"]
+		for _, want := range []string{
+			"before deleting anything",
+			"describe pods -l job-name=" + fn + "-handoff",
+			"ErrImagePull",
+			"helm uninstall " + release + " -n " + namespace + " " + tc.timeout,
+			"--no-hooks",
+		} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%v: meshcsi.io/if-failed lacks %q:\n%s", tc.set, want, msg)
+			}
+		}
+		c := job.Spec.Template.Spec.Containers[0]
+		if c.TerminationMessagePolicy != corev1.TerminationMessageFallbackToLogsOnError {
+			t.Errorf("%v: terminationMessagePolicy %q, want FallbackToLogsOnError (the hand-off's error in kubectl describe)", tc.set, c.TerminationMessagePolicy)
+		}
+	}
+	for _, bad := range []string{"29", "3601", "4m"} {
+		if out, err := h.Template(ctx(t), chartDir(t), release, namespace, map[string]string{"sentinel.handoffDeadlineSeconds": bad}); err == nil || !strings.Contains(err.Error(), "handoffDeadlineSeconds") {
+			t.Errorf("handoffDeadlineSeconds=%s: %v, want a schema error naming it\n%.300s", bad, err, out)
+		}
+	}
 }
