@@ -369,16 +369,18 @@ func (m *Linux) Publish(name, targetPath string) (res Result, err error) {
 	}
 	defer unix.Close(parent)
 
-	tfd, n, err := openLeaf(parent, t.leaf)
+	// The target is usually missing (the kubelet creates only its parent):
+	// create it first and open what is there either way, rather than
+	// look, create, and look again. mkdirat never follows a link at the
+	// leaf (EEXIST), and what is opened is checked below as it would be
+	// without the mkdirat.
 	created := false
-	if errors.Is(err, unix.ENOENT) {
-		if err := unix.Mkdirat(parent, t.leaf, 0o750); err == nil {
-			created = true
-		} else if !errors.Is(err, unix.EEXIST) {
-			return res, &fs.PathError{Op: "mkdir", Path: t.path, Err: err}
-		}
-		tfd, n, err = openLeaf(parent, t.leaf)
+	if err := unix.Mkdirat(parent, t.leaf, 0o750); err == nil {
+		created = true
+	} else if !errors.Is(err, unix.EEXIST) {
+		return res, &fs.PathError{Op: "mkdir", Path: t.path, Err: err}
 	}
+	tfd, n, err := openLeaf(parent, t.leaf)
 	if created {
 		defer func() {
 			if err != nil {
@@ -536,6 +538,15 @@ func (m *Linux) Unpublish(targetPath string) (res Result, err error) {
 			res.Unmounted++
 			res.Outcome = Unmounted
 			stale = false
+			// Most targets held one mount: remove the directory now
+			// instead of opening and checking it again. rmdir removes
+			// only an empty directory that is not a mount point; on
+			// anything else (EBUSY: a mount is still stacked there,
+			// ENOTDIR, ENOTEMPTY, ...) the loop looks again and decides
+			// as it always does.
+			if rmErr := unix.Unlinkat(parent, t.leaf, unix.AT_REMOVEDIR); rmErr == nil || errors.Is(rmErr, unix.ENOENT) {
+				return m.gone(t, res), nil
+			}
 		case errors.Is(err, unix.EINVAL) && !stale:
 			// Not a mount point any more (unmounted by someone else):
 			// look again, once.
