@@ -12,7 +12,8 @@ is passed explicitly so fullnameOverride reaches the sentinel.
 - --job-name={{ $fullname }}-sentinel
 - --install-marker={{ $fullname }}-install
 - --lease={{ $fullname }}-sentinel
-- --removal-guard-configmap={{ $fullname }}-removing
+- --removal-guard={{ $fullname }}-removing
+- --removal-guard-group={{ include "meshcsi.removalGuard.group" . }}
 {{- end -}}
 
 {{/*
@@ -182,4 +183,13 @@ spec:
           {{- end }}
           securityContext:
             {{- include "meshcsi.sentinel.securityContext" . | nindent 12 }}
+{{- end -}}
+
+{{/*
+The removal guard's own API group (docs/sentinel.md, "The removal guard"): one
+per release (<fullname>.<namespace>.meshcsi.io), so two releases never share
+the CustomResourceDefinition that one sentinel deletes.
+*/}}
+{{- define "meshcsi.removalGuard.group" -}}
+{{- printf "%s.%s.meshcsi.io" (include "meshcsi.fullname" .) .Release.Namespace -}}
 {{- end -}}

@@ -26,13 +26,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 )
 
 // renderChart renders the named templates of charts/meshcsi for r with the
-// helm of `make helm` (MESHCSI_HELM).
+// helm of `make helm` (MESHCSI_HELM); a "--flag", "value" pair among them is
+// passed to helm.
 func renderChart(t *testing.T, r *release, templates ...string) []string {
 	t.Helper()
 	bin := os.Getenv("MESHCSI_HELM")
@@ -41,8 +45,13 @@ func renderChart(t *testing.T, r *release, templates ...string) []string {
 	}
 	args := []string{"template", r.name, "../../../charts/meshcsi", "--namespace", r.ns, "--kube-version", "1.33.13",
 		"--set", "fullnameOverride=" + r.name, "--set", "driverName=" + r.driver}
-	for _, tpl := range templates {
-		args = append(args, "--show-only", "templates/"+tpl)
+	for i := 0; i < len(templates); i++ {
+		if strings.HasPrefix(templates[i], "--") {
+			args = append(args, templates[i], templates[i+1])
+			i++
+			continue
+		}
+		args = append(args, "--show-only", "templates/"+templates[i])
 	}
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
@@ -83,6 +92,12 @@ func applyRendered(t *testing.T, docs []string) {
 			var o batchv1.Job
 			must(t, yaml.UnmarshalStrict([]byte(d), &o))
 			_, err = admin.BatchV1().Jobs(o.Namespace).Create(ctx, &o, metav1.CreateOptions{})
+		case "CustomResourceDefinition":
+			var o unstructured.Unstructured
+			must(t, yaml.Unmarshal([]byte(d), &o.Object))
+			_, err = dyn(t).Resource(crdGVR).Create(ctx, &o, metav1.CreateOptions{})
+			must(t, err)
+			crdEstablished(t, o.GetName())
 		default:
 			t.Fatalf("applyRendered: unexpected kind %s", tm.Kind)
 		}
@@ -90,6 +105,43 @@ func applyRendered(t *testing.T, docs []string) {
 	}
 	// Policies of other tests' releases may match these pods: each test uses
 	// its own driver name, so they never do.
+}
+
+var crdGVR = schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}
+
+// dyn is a dynamic admin client (the test module has no typed client for
+// CustomResourceDefinitions or the release's RemovalGuard kind).
+func dyn(t *testing.T) dynamic.Interface {
+	t.Helper()
+	d, err := dynamic.NewForConfig(restConfig())
+	must(t, err)
+	return d
+}
+
+// crdEstablished waits until the CustomResourceDefinition name is served.
+func crdEstablished(t *testing.T, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		o, err := dyn(t).Resource(crdGVR).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
+		for _, c := range conds {
+			if m, ok := c.(map[string]any); ok && m["type"] == "Established" && m["status"] == "True" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatalf("CustomResourceDefinition %s not established: %v", name, err)
+	}
+}
+
+// guardGVR is the release's RemovalGuard resource (the chart's group).
+func guardGVR(r *release) schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: r.name + "." + r.ns + ".meshcsi.io", Version: "v1", Resource: "removalguards"}
 }
 
 // driverPod creates a pod that uses driver on node-1 (or only names it).
@@ -106,11 +158,12 @@ func createDryRun(pod *corev1.Pod) error {
 }
 
 // waitAdmission waits until check(err of a dry-run create) holds: the API
-// server's policy informers take a moment to pick up a change.
+// server's policy informers take a moment to pick up a change, and a new
+// paramKind up to 30 s (its discovery cache is reset every 30 s).
 func waitAdmission(t *testing.T, pod *corev1.Pod, what string, check func(error) bool) error {
 	t.Helper()
 	var last error
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, 45*time.Second, true, func(context.Context) (bool, error) {
 		last = createDryRun(pod)
 		return check(last), nil
 	})
@@ -144,8 +197,19 @@ func TestIntegrationRemovalGuard(t *testing.T) {
 	if err := createDryRun(other); err != nil {
 		t.Fatalf("a pod using another driver was refused: %v", err)
 	}
-	// A re-install applies the chart's parameter again: the guard lifts.
-	_, err = admin.CoreV1().ConfigMaps(r.ns).Patch(ctx, r.name+"-removing", types.MergePatchType, []byte(`{"data":{"removing":"false"}}`), metav1.PatchOptions{})
+	// A re-install applies the chart's parameter (rendered now that its kind
+	// exists) again: the guard lifts.
+	rendered := renderChart(t, r, "sentinel-removal-guard.yaml", "--api-versions", guardGVR(r).Group+"/v1/RemovalGuard")
+	var param string
+	for _, d := range rendered {
+		if strings.Contains(d, "\nkind: RemovalGuard\n") {
+			param = d
+		}
+	}
+	if !strings.Contains(param, "removing: false") {
+		t.Fatalf("a re-install does not render the parameter with removing: false:\n%s", strings.Join(rendered, "\n---"))
+	}
+	_, err = dyn(t).Resource(guardGVR(r)).Namespace(r.ns).Patch(ctx, r.name+"-removing", types.MergePatchType, []byte(`{"spec":{"removing":false}}`), metav1.PatchOptions{})
 	must(t, err)
 	_ = waitAdmission(t, user, "after a re-install, a pod using the driver is admitted", func(err error) bool { return err == nil })
 	// Uninstalled again: raised again; the sentinel runs and removes it last.
@@ -168,13 +232,57 @@ func TestIntegrationRemovalGuard(t *testing.T) {
 			return err
 		},
 		func() error {
-			_, err := admin.CoreV1().ConfigMaps(r.ns).Get(ctx, r.name+"-removing", metav1.GetOptions{})
+			_, err := dyn(t).Resource(crdGVR).Get(ctx, "removalguards."+guardGVR(r).Group, metav1.GetOptions{})
 			return err
 		},
 	} {
 		if err := gone(); !apierrors.IsNotFound(err) {
 			t.Errorf("removal guard object left after the sentinel finished: %v\n%s", err, s.output())
 		}
+	}
+}
+
+// TestIntegrationRemovalGuardAfterRemovalCycle (finding 7, on one API server
+// process): the guard holds not only the first time the API server sees its
+// objects but also after a full removal cycle (the sentinel deleted policy,
+// binding and parameter) and an install that creates them again. With a
+// built-in kind (ConfigMap) as paramKind, the API server's param informer
+// for it is stopped for good once no binding names that kind
+// (kubernetes#130887, #133827), and the second hand-off's pod was admitted.
+func TestIntegrationRemovalGuardAfterRemovalCycle(t *testing.T) {
+	ctx := context.Background()
+	ensureNamespace(t, "team-c")
+	for cycle := 1; cycle <= 2; cycle++ {
+		r := install(t, "cycle", "cycle.csi.meshcsi.io")
+		applyRendered(t, renderChart(t, r, "sentinel-removal-guard.yaml"))
+		user := driverUser("team-c", "late", r.driver)
+		if err := createDryRun(user); err != nil {
+			t.Fatalf("cycle %d, installed: a pod using the driver was refused: %v", cycle, err)
+		}
+		handoff(t, r)
+		err := waitAdmission(t, user, fmt.Sprintf("cycle %d: after the hand-off, a pod using the driver is refused", cycle), func(err error) bool {
+			return err != nil && strings.Contains(err.Error(), "meshcsi is being removed:")
+		})
+		t.Logf("cycle %d: refused: %v", cycle, err)
+		// A real create too, not only the dry run.
+		if _, err := admin.CoreV1().Pods(user.Namespace).Create(ctx, user, metav1.CreateOptions{}); err == nil || !strings.Contains(err.Error(), "meshcsi is being removed:") {
+			t.Fatalf("cycle %d: create of a pod using the driver during removal: %v", cycle, err)
+		}
+		helmDeletes(t, r)
+		s := start(t, r, "run")
+		if code := s.wait(t, 90*time.Second); code != 0 {
+			t.Fatalf("cycle %d: run exit %d\n%s", cycle, code, s.output())
+		}
+		releaseGone(t, r, 60*time.Second)
+		// The guard's kind is gone too (its deletion takes the parameter).
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+			_, err := dyn(t).Resource(crdGVR).Get(ctx, "removalguards."+guardGVR(r).Group, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		}); err != nil {
+			t.Fatalf("cycle %d: the removal guard's CustomResourceDefinition is left after removal", cycle)
+		}
+		// Removed: nothing of the guard is left, pods are admitted again.
+		_ = waitAdmission(t, user, fmt.Sprintf("cycle %d: after removal, a pod using the driver is admitted", cycle), func(err error) bool { return err == nil })
 	}
 }
 

@@ -64,9 +64,13 @@ type Config struct {
 	Timeout time.Duration
 	// ReportInterval is the period of "waiting for N pods" reports.
 	ReportInterval time.Duration
-	// RemovalGuard names the removal guard's parameter ConfigMap, whose
-	// "removing" the hand-off sets to "true".
+	// RemovalGuard names the removal guard's parameter, a RemovalGuard
+	// object in the install namespace, whose spec.removing the hand-off sets
+	// to true.
 	RemovalGuard string
+	// RemovalGuardGroup is the API group of the release's RemovalGuard kind
+	// (its own CustomResourceDefinition).
+	RemovalGuardGroup string
 	// Output is table or json (plan only).
 	Output string
 	// Log holds --log-level and --log-format.
@@ -124,7 +128,12 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 	var timeoutS, reportS string
 	fs.StringVar(&timeoutS, "timeout", timeout, "give up waiting for blocking pods after this long (exit 2); 0 waits forever [MESHCSI_TIMEOUT]")
 	fs.StringVar(&reportS, "report-interval", report, "period of progress reports (log line and Event) [MESHCSI_REPORT_INTERVAL]")
-	fs.StringVar(&c.RemovalGuard, "removal-guard-configmap", env("MESHCSI_REMOVAL_GUARD_CONFIGMAP", ""), "removal guard's parameter ConfigMap (default <release>-removing) [MESHCSI_REMOVAL_GUARD_CONFIGMAP]")
+	// The name of the first charts, whose parameter was a ConfigMap; a
+	// sentinel Job rendered by them still passes it. Defined first:
+	// the flag below sets the shared default.
+	fs.StringVar(&c.RemovalGuard, "removal-guard-configmap", "", "deprecated name of --removal-guard")
+	fs.StringVar(&c.RemovalGuard, "removal-guard", env("MESHCSI_REMOVAL_GUARD", ""), "removal guard's parameter, a RemovalGuard object (default <release>-removing) [MESHCSI_REMOVAL_GUARD]")
+	fs.StringVar(&c.RemovalGuardGroup, "removal-guard-group", env("MESHCSI_REMOVAL_GUARD_GROUP", ""), "API group of the RemovalGuard kind (default <release>.<namespace>.meshcsi.io) [MESHCSI_REMOVAL_GUARD_GROUP]")
 	fs.StringVar(&c.Output, "o", "table", "plan: output format, table or json")
 	fs.StringVar(&c.Log.Level, "log-level", env("MESHCSI_LOG_LEVEL", "info"), "debug, info, warn or error [MESHCSI_LOG_LEVEL]")
 	fs.StringVar(&c.Log.Format, "log-format", env("MESHCSI_LOG_FORMAT", "json"), "json or console [MESHCSI_LOG_FORMAT]")
@@ -168,6 +177,9 @@ func (c *Config) Defaults() {
 	if c.RemovalGuard == "" {
 		c.RemovalGuard = c.Release + "-removing"
 	}
+	if c.RemovalGuardGroup == "" && c.Namespace != "" {
+		c.RemovalGuardGroup = c.Release + "." + c.Namespace + ".meshcsi.io"
+	}
 	if c.Output == "" {
 		c.Output = "table"
 	}
@@ -201,7 +213,7 @@ func (c Config) Validate() error {
 	}
 	for _, n := range []struct{ flag, value string }{
 		{"--plan-configmap", c.PlanConfigMap}, {"--job-name", c.JobName}, {"--install-marker", c.InstallMarker}, {"--lease", c.LeaseName},
-		{"--removal-guard-configmap", c.RemovalGuard},
+		{"--removal-guard", c.RemovalGuard}, {"--removal-guard-group", c.RemovalGuardGroup},
 	} {
 		if n.value == "" {
 			continue

@@ -17,7 +17,8 @@ func TestParseDefaultsAndEnv(t *testing.T) {
 	}
 	want := Config{Command: CmdRun, Namespace: "meshcsi-system", Release: "mesh", DriverName: DefaultDriverName, PartOf: DefaultPartOf,
 		PlanConfigMap: "mesh-sentinel-plan", JobName: "mesh-sentinel", InstallMarker: "mesh-install", LeaseName: "mesh-sentinel", RemovalGuard: "mesh-removing",
-		Timeout: 5 * time.Minute, ReportInterval: DefaultReportInterval, Output: "table"}
+		RemovalGuardGroup: "mesh.meshcsi-system.meshcsi.io",
+		Timeout:           5 * time.Minute, ReportInterval: DefaultReportInterval, Output: "table"}
 	want.Log.Level, want.Log.Format = "info", "json"
 	if c != want {
 		t.Fatalf("Parse() = %+v\nwant %+v", c, want)
@@ -46,7 +47,9 @@ func TestParseRejects(t *testing.T) {
 		{"bad timeout", []string{"run", "--timeout", "soon"}, base, "--timeout"},
 		{"negative timeout", []string{"run", "--timeout", "-1s"}, base, "--timeout"},
 		{"zero report interval", []string{"run", "--report-interval", "0s"}, base, "--report-interval"},
-		{"bad removal guard name", []string{"handoff", "--removal-guard-configmap", "UPPER"}, base, "--removal-guard-configmap"},
+		{"bad removal guard name", []string{"handoff", "--removal-guard", "UPPER"}, base, "--removal-guard"},
+		{"bad removal guard name, old flag", []string{"handoff", "--removal-guard-configmap", "UPPER"}, base, "--removal-guard"},
+		{"bad removal guard group", []string{"handoff", "--removal-guard-group", "Not_A_Group"}, base, "--removal-guard-group"},
 		{"bad output", []string{"plan", "-o", "yaml"}, base, "-o"},
 		{"bad log level", []string{"run", "--log-level", "loud"}, base, "--log-level"},
 		{"bad plan name", []string{"run", "--plan-configmap", "UPPER"}, base, "--plan-configmap"},

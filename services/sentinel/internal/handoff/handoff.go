@@ -43,7 +43,7 @@ type Result struct {
 	// PlanReplaced: a stale plan (of an earlier install) was replaced.
 	PlanReplaced bool
 	PlanUID      string
-	// GuardRaised: the removal guard's parameter now says "removing".
+	// GuardRaised: the removal guard's parameter now says removing: true.
 	GuardRaised bool
 	// JobResumed: the suspended sentinel Job was resumed; JobRestarted: a
 	// running one (on a replaced plan) was suspended and resumed.
@@ -81,8 +81,13 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 		return res, err
 	}
 	// The guard before the Job: the sentinel starts with new pods refused.
+	target := guard.Target{Group: cfg.RemovalGuardGroup, Namespace: cfg.Namespace, Name: cfg.RemovalGuard, Release: cfg.Release,
+		Labels: map[string]string{
+			"app.kubernetes.io/name": cfg.PartOf, plan.LabelInstance: cfg.Release, plan.LabelPartOf: cfg.PartOf,
+			plan.LabelComponent: "guard", plan.LabelDriverName: cfg.DriverName,
+		}}
 	err = kube.Retry(ctx, d.Logger, "raise the removal guard", func(ctx context.Context) error {
-		return guard.Raise(ctx, d.Clients.Core, cfg.Namespace, cfg.RemovalGuard, d.Clock.Now())
+		return guard.Raise(ctx, d.Clients.Dynamic, target, d.Clock.Now())
 	})
 	switch {
 	case errors.Is(err, guard.ErrNoParameter):

@@ -11,11 +11,11 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/config"
-	"github.com/meshcsi/meshcsi/services/sentinel/internal/guard"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/handoff"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/jobctl"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
@@ -57,14 +57,22 @@ func addJob(t *testing.T, c *sentineltest.Cluster, uid string, suspended bool, f
 	}
 }
 
-// addGuard adds the chart's removal-guard parameter ConfigMap.
+// addGuard serves the chart's RemovalGuard kind (its CustomResourceDefinition
+// exists); the parameter object itself is created by the hand-off.
 func addGuard(t *testing.T, c *sentineltest.Cluster) {
 	t.Helper()
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: sentineltest.NS, Name: cfg().RemovalGuard, UID: "uid-guard", Labels: sentineltest.Labels("guard")},
-		Data: map[string]string{guard.KeyRemoving: "false"}}
-	if err := c.Client.Tracker().Add(cm); err != nil {
-		t.Fatal(err)
+	c.ServeGuardKind()
+}
+
+// guardSpec returns the parameter's spec, or nil if it does not exist.
+func guardSpec(t *testing.T, c *sentineltest.Cluster) map[string]any {
+	t.Helper()
+	u, err := c.Dynamic.Resource(sentineltest.GuardGVR()).Namespace(sentineltest.NS).Get(context.Background(), cfg().RemovalGuard, metav1.GetOptions{})
+	if err != nil {
+		return nil
 	}
+	spec, _ := u.Object["spec"].(map[string]any)
+	return spec
 }
 
 func job(t *testing.T, c *sentineltest.Cluster) *batchv1.Job {
@@ -100,9 +108,8 @@ func TestHandoffIsIdempotent(t *testing.T) {
 	if j := job(t, c); j.Spec.Suspend == nil || *j.Spec.Suspend {
 		t.Fatalf("Job suspend = %v, want resumed", j.Spec.Suspend)
 	}
-	g, _ := c.Client.CoreV1().ConfigMaps(sentineltest.NS).Get(ctx, cfg().RemovalGuard, metav1.GetOptions{})
-	if g.Data[guard.KeyRemoving] != "true" || g.Data[guard.KeySince] != "2023-11-14T22:13:20Z" {
-		t.Fatalf("guard = %v", g.Data)
+	if g := guardSpec(t, c); g["removing"] != true || g["since"] != "2023-11-14T22:13:20Z" {
+		t.Fatalf("guard = %v", g)
 	}
 	// A restarted hook, even after new objects appeared, changes nothing.
 	k, _ := plan.KindByName("ServiceAccount")
@@ -221,5 +228,53 @@ func TestHandoffWithoutJobOrGuard(t *testing.T) {
 	res, err := handoff.Run(context.Background(), cfg(), deps(c))
 	if err != nil || res.GuardRaised || !res.JobResumed {
 		t.Fatalf("Run() = %+v, %v", res, err)
+	}
+}
+
+// A re-install rendered the parameter with removing: false (the kind
+// existed): the hand-off sets it, keeping Helm's ownership, so the next
+// re-install adopts it again.
+func TestHandoffRaisesRenderedGuard(t *testing.T) {
+	ctx := context.Background()
+	c := sentineltest.New(t)
+	c.AddRelease(t)
+	addJob(t, c, "uid-job", true, "")
+	addGuard(t, c)
+	rendered := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": sentineltest.GuardGVR().GroupVersion().String(), "kind": "RemovalGuard",
+		"metadata": map[string]any{"name": cfg().RemovalGuard, "namespace": sentineltest.NS,
+			"annotations": map[string]any{"meta.helm.sh/release-name": sentineltest.Release, "meta.helm.sh/release-namespace": sentineltest.NS}},
+		"spec": map[string]any{"removing": false},
+	}}
+	if _, err := c.Dynamic.Resource(sentineltest.GuardGVR()).Namespace(sentineltest.NS).Create(ctx, rendered, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := handoff.Run(ctx, cfg(), deps(c))
+	if err != nil || !res.GuardRaised {
+		t.Fatalf("Run() = %+v, %v", res, err)
+	}
+	if g := guardSpec(t, c); g["removing"] != true {
+		t.Fatalf("guard = %v, want removing: true", g)
+	}
+}
+
+// Created by the hand-off: Helm's ownership, so a re-install adopts it.
+func TestHandoffCreatesGuardAdoptable(t *testing.T) {
+	ctx := context.Background()
+	c := sentineltest.New(t)
+	c.AddRelease(t)
+	addJob(t, c, "uid-job", true, "")
+	addGuard(t, c)
+	if _, err := handoff.Run(ctx, cfg(), deps(c)); err != nil {
+		t.Fatal(err)
+	}
+	u, err := c.Dynamic.Resource(sentineltest.GuardGVR()).Namespace(sentineltest.NS).Get(ctx, cfg().RemovalGuard, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, l := u.GetAnnotations(), u.GetLabels()
+	if a["meta.helm.sh/release-name"] != sentineltest.Release || a["meta.helm.sh/release-namespace"] != sentineltest.NS ||
+		l["app.kubernetes.io/managed-by"] != "Helm" || l[plan.LabelInstance] != sentineltest.Release || l[plan.LabelComponent] != "guard" {
+		t.Fatalf("guard metadata: labels %v, annotations %v", l, a)
 	}
 }

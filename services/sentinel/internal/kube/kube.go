@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/dynamic"
 	typedbatchv1 "k8s.io/client-go/kubernetes/typed/batch/v1"
 	typedcoordinationv1 "k8s.io/client-go/kubernetes/typed/coordination/v1"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -45,6 +46,10 @@ type Clients struct {
 	Discovery discovery.DiscoveryInterface
 	// Meta lists, patches and deletes the release's objects.
 	Meta metadata.Interface
+	// Dynamic creates and patches the removal guard's parameter, an object
+	// of the release's own RemovalGuard kind (hand-off only; may be nil
+	// elsewhere).
+	Dynamic dynamic.Interface
 }
 
 // Validate reports a missing client.
@@ -98,6 +103,9 @@ func NewForConfig(rc *rest.Config) (Clients, error) {
 	}
 	if c.Meta, err = metadata.NewForConfigAndClient(rc, httpClient); err != nil {
 		return Clients{}, fmt.Errorf("failed to build metadata client: %w", err)
+	}
+	if c.Dynamic, err = dynamic.NewForConfigAndClient(rc, httpClient); err != nil {
+		return Clients{}, fmt.Errorf("failed to build dynamic client: %w", err)
 	}
 	return c, nil
 }

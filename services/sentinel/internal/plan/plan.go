@@ -46,8 +46,9 @@ const (
 	PhaseDaemonSet
 	// PhaseRest is everything else of the release, in Kinds order.
 	PhaseRest
-	// PhaseGuard is the removal and namespace guards (admission policies and
-	// their bindings): they hold until the driver is gone, then go by name.
+	// PhaseGuard is the removal and namespace guards (admission policies,
+	// their bindings and the removal guard's CustomResourceDefinition): they
+	// hold until the driver is gone, then go by name.
 	PhaseGuard
 	// PhaseSelf is the sentinel's own Job, plan and RBAC, last.
 	PhaseSelf
@@ -80,6 +81,9 @@ var Kinds = []Kind{
 	{Kind: "PrometheusRule", GVR: schema.GroupVersionResource{Group: "monitoring.coreos.com", Version: "v1", Resource: "prometheusrules"}, Namespaced: true, Optional: true, Phase: PhaseRest},
 	{Kind: "ValidatingAdmissionPolicyBinding", GVR: schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}, Phase: PhaseGuard},
 	{Kind: "ValidatingAdmissionPolicy", GVR: schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}, Phase: PhaseGuard},
+	// The removal guard's parameter kind, after the policy that names it; its
+	// deletion takes the parameter object with it.
+	{Kind: "CustomResourceDefinition", GVR: schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}, Phase: PhaseGuard},
 }
 
 // Job and Lease are the sentinel's own objects not recorded at hand-off.
