@@ -34,7 +34,7 @@ func TestPlatformValues(t *testing.T) {
 	}
 	u := ds.Spec.UpdateStrategy
 	if u.Type != appsv1.RollingUpdateDaemonSetStrategyType || u.RollingUpdate == nil ||
-		*u.RollingUpdate.MaxSurge != intstr.FromInt32(1) || *u.RollingUpdate.MaxUnavailable != intstr.FromInt32(0) {
+		*u.RollingUpdate.MaxSurge != intstr.FromInt32(0) || *u.RollingUpdate.MaxUnavailable != intstr.FromString("25%") {
 		t.Errorf("updateStrategy %+v", u)
 	}
 	if !slices.Contains(c.Args, "--socket-wait=60s") {
@@ -108,10 +108,21 @@ func TestPlatformValues(t *testing.T) {
 	if s := daemonSet(t, onDelete, nil).Spec.UpdateStrategy; s.Type != appsv1.OnDeleteDaemonSetStrategyType || s.RollingUpdate != nil {
 		t.Errorf("OnDelete strategy %+v", s)
 	}
-	if _, err := h.Template(ctx(t), chartDir(t), release, namespace, map[string]string{
-		"driver.updateStrategy.rollingUpdate.maxSurge": "1",
-	}); err == nil || !strings.Contains(err.Error(), "maxSurge needs rollingUpdate.maxUnavailable: 0") {
-		t.Errorf("maxSurge with maxUnavailable 1: %v", err)
+	// A node runs one driver at a time: a surge pod could never take over
+	// (docs/chart.md, Updates), so any maxSurge but 0 is refused.
+	for _, set := range []map[string]string{
+		{"driver.updateStrategy.rollingUpdate.maxSurge": "1"},
+		{"driver.updateStrategy.rollingUpdate.maxSurge": "1", "driver.updateStrategy.rollingUpdate.maxUnavailable": "0"},
+		{"driver.updateStrategy.rollingUpdate.maxSurge": "10%", "driver.updateStrategy.rollingUpdate.maxUnavailable": "0"},
+	} {
+		if _, err := h.Template(ctx(t), chartDir(t), release, namespace, set); err == nil || !strings.Contains(err.Error(), "maxSurge must be 0: a node runs one meshcsi driver at a time") {
+			t.Errorf("%v: %v, want refused", set, err)
+		}
+	}
+	for _, surge := range []string{"0", "0%"} {
+		if _, err := h.Template(ctx(t), chartDir(t), release, namespace, map[string]string{"driver.updateStrategy.rollingUpdate.maxSurge": surge}); err != nil {
+			t.Errorf("maxSurge %s: %v", surge, err)
+		}
 	}
 }
 

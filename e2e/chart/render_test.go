@@ -68,8 +68,7 @@ var valueSets = map[string]map[string]string{
 	// namespace, and sources restricted by namespace.
 	"platform": {
 		"global.imageRegistry":                                 "registry.example.com/mirror",
-		"driver.updateStrategy.rollingUpdate.maxUnavailable":   "0",
-		"driver.updateStrategy.rollingUpdate.maxSurge":         "1",
+		"driver.updateStrategy.rollingUpdate.maxUnavailable":   "25%",
 		"driver.serviceAccount.annotations.example\\.com/team": "platform",
 		"driver.podSecurityContext.supplementalGroups[0]":      "1000",
 		"driver.securityContext.seccompProfile.type":           "Unconfined",
