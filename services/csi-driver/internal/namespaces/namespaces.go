@@ -303,7 +303,7 @@ func (c *Cache) watch(ctx context.Context, rv string) (string, bool, error) {
 	// The API server ends the watch after timeout; a new one starts from
 	// the last resourceVersion seen (spread, as client-go does). A watch
 	// whose connection went silent is cut a minute later.
-	timeout := 300 + rand.IntN(300)
+	timeout := 300 + rand.IntN(300) //nolint:gosec // jitter, not a secret
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(timeout+60)*time.Second)
 	defer cancel()
 	q := url.Values{
