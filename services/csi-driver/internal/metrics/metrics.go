@@ -35,6 +35,7 @@ type Metrics struct {
 	ops        *prometheus.CounterVec
 	duration   *prometheus.HistogramVec
 	published  *prometheus.GaugeVec
+	known      prometheus.Gauge
 	ready      *prometheus.GaugeVec
 	socketWait *prometheus.HistogramVec
 	waiting    *prometheus.GaugeVec
@@ -65,6 +66,11 @@ func New(reg prometheus.Registerer, sources []string) (*Metrics, error) {
 			Name:      "published_volumes",
 			Help:      "Volumes currently bind-mounted into pods, by source.",
 		}, []string{"source"}),
+		known: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "published_volumes_known",
+			Help:      "1 once the driver counted its published volumes from the mount table at start; 0 before, or when that failed (meshcsi_published_volumes then holds only what this instance published since, and the sentinel does not trust it).",
+		}),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace,
 			Name:      "source_ready",
@@ -93,7 +99,7 @@ func New(reg prometheus.Registerer, sources []string) (*Metrics, error) {
 		}),
 		observers: map[string]prometheus.Observer{},
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.duration, m.published, m.ready, m.socketWait, m.waiting, m.foreign, m.undecoded} {
+	for _, c := range []prometheus.Collector{m.ops, m.duration, m.published, m.known, m.ready, m.socketWait, m.waiting, m.foreign, m.undecoded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("failed to register metrics: %w", err)
 		}
@@ -124,6 +130,16 @@ func (m *Metrics) Observe(method string, code codes.Code, d time.Duration) {
 // AddPublished moves the published-volumes gauge of source by delta.
 func (m *Metrics) AddPublished(source string, delta float64) {
 	m.published.WithLabelValues(source).Add(delta)
+}
+
+// SetPublishedKnown records whether the published-volumes gauge counts every
+// mount of the driver's (the start-up read of the mount table succeeded).
+func (m *Metrics) SetPublishedKnown(known bool) {
+	v := 0.0
+	if known {
+		v = 1
+	}
+	m.known.Set(v)
 }
 
 // SetSourceReady records whether the source directory exists.

@@ -25,6 +25,15 @@ func TestMetrics(t *testing.T) {
 	m.ObserveSocketWait("spire", "ready", 20*time.Microsecond)
 	m.ForeignTarget("NodeUnpublishVolume", "tmpfs")
 	m.UndecodableRequest()
+	// Unknown until the start-up count of the mount table succeeded.
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP meshcsi_published_volumes_known 1 once the driver counted its published volumes from the mount table at start; 0 before, or when that failed (meshcsi_published_volumes then holds only what this instance published since, and the sentinel does not trust it).
+# TYPE meshcsi_published_volumes_known gauge
+meshcsi_published_volumes_known 0
+`), "meshcsi_published_volumes_known"); err != nil {
+		t.Fatal(err)
+	}
+	m.SetPublishedKnown(true)
 
 	want := `
 # HELP meshcsi_csi_operations_total CSI calls served, by gRPC method and status code.
@@ -41,13 +50,16 @@ meshcsi_foreign_targets_total{kind="tmpfs",method="NodeUnpublishVolume"} 1
 # TYPE meshcsi_published_volumes gauge
 meshcsi_published_volumes{source="mesh"} 0
 meshcsi_published_volumes{source="spire"} 1
+# HELP meshcsi_published_volumes_known 1 once the driver counted its published volumes from the mount table at start; 0 before, or when that failed (meshcsi_published_volumes then holds only what this instance published since, and the sentinel does not trust it).
+# TYPE meshcsi_published_volumes_known gauge
+meshcsi_published_volumes_known 1
 # HELP meshcsi_source_ready 1 when the source directory exists, else 0; updated on Probe and publish.
 # TYPE meshcsi_source_ready gauge
 meshcsi_source_ready{source="mesh"} 0
 meshcsi_source_ready{source="spire"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"meshcsi_csi_operations_total", "meshcsi_published_volumes", "meshcsi_source_ready",
+		"meshcsi_csi_operations_total", "meshcsi_published_volumes", "meshcsi_published_volumes_known", "meshcsi_source_ready",
 		"meshcsi_foreign_targets_total", "meshcsi_csi_undecodable_requests_total"); err != nil {
 		t.Fatal(err)
 	}

@@ -256,9 +256,12 @@ func (s *Server) stopGracefully() {
 func (s *Server) countPublished() {
 	counts, err := s.node.CountPublished()
 	if err != nil {
+		// meshcsi_published_volumes_known stays 0: the sentinel will not
+		// take this driver's count for "no volume on this node".
 		s.log.Warn("failed to read the mount table; published volumes are not counted", zap.Error(err))
 		return
 	}
+	s.metrics.SetPublishedKnown(true)
 	if len(counts) > 0 {
 		s.log.Info("found volumes published by an earlier instance", zap.Any("by_source", counts))
 	}
