@@ -13,8 +13,12 @@ PROMETHEUS_VERSION := v0.307.3
 PROMETHEUS := $(TOOLS_DIR)/prometheus-$(PROMETHEUS_VERSION)/prometheus
 
 TEST_TARGETS += test-images test-e2e
+BENCH_TARGETS += bench-podstart
+# Pods per volume kind in the pod start benchmark, and how many are created at a time.
+PODSTART_PODS ?= 50
+PODSTART_CONCURRENCY ?= 5
 
-.PHONY: test-e2e test-images images demo demo-down prometheus
+.PHONY: test-e2e test-images images demo demo-down prometheus bench-podstart
 
 # Its go.mod has exclude directives, which `go install pkg@version` refuses:
 # build it from a throwaway module in the cache instead.
@@ -32,6 +36,11 @@ test-e2e: deps kube-binaries $(HELM) $(PROMETHEUS) ## e2e cases 1-8 on a real lo
 	cd $(E2E_DIR) && $(GO) test -tags integration -count=1 ./env/
 	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_PROMETHEUS=$(PROMETHEUS) MESHCSI_E2E_REPORT=$(E2E_REPORT) \
 	  $(GO) test -tags e2e -count=1 -timeout $(E2E_TIMEOUT) -v -run '^TestE2E$$' .
+
+# A node-mode cluster, like test-e2e: one at a time per machine.
+bench-podstart: deps kube-binaries $(HELM) ## Pod start (creation to Running) with a meshcsi volume vs emptyDir vs hostPath, and the driver's share (root).
+	cd $(E2E_DIR) && MESHCSI_HELM=$(HELM) MESHCSI_BENCH_PODS=$(PODSTART_PODS) MESHCSI_BENCH_CONCURRENCY=$(PODSTART_CONCURRENCY) \
+	  $(GO) test -tags bench -count=1 -timeout 30m -v -run '^TestBenchPodStart$$' ./podstart/
 
 # Builds the driver and sentinel image indexes (linux/amd64 + linux/arm64) twice
 # into different directories and compares every digest and SBOM; cold, the
