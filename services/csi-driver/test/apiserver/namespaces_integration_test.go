@@ -180,10 +180,14 @@ func TestIntegrationNamespaceSelector(t *testing.T) {
 		if ds := driverDaemonSet(t, objs); ds.Spec.Template.Spec.AutomountServiceAccountToken == nil || !*ds.Spec.Template.Spec.AutomountServiceAccountToken {
 			t.Error("the driver pod does not mount its token although it must watch namespaces")
 		}
-		// What the informer does, under the chart's RBAC (RBAC is
-		// evaluated on every request: no wait for it to apply).
-		if _, err := driverClient.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
-			t.Errorf("list namespaces as the driver: %v", err)
+		// What the informer does, under the chart's RBAC, once the API
+		// server's authorizer has seen the new binding (its own informer).
+		var listErr error
+		if err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitBudget, true, func(ctx context.Context) (bool, error) {
+			_, listErr = driverClient.CoreV1().Namespaces().List(ctx, metav1.ListOptions{Limit: 1})
+			return listErr == nil, nil
+		}); err != nil {
+			t.Fatalf("list namespaces as the driver under the chart's ClusterRole: %v", listErr)
 		}
 		w, err := driverClient.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{})
 		if err != nil {
@@ -245,19 +249,39 @@ func TestIntegrationNamespaceSelector(t *testing.T) {
 		_, err := node.NodePublishVolume(ctx, req)
 		return err
 	}
-	// waitFor publishes vol until the driver answers with code: the
-	// informer's first list and later events reach the driver
-	// asynchronously, so the test waits for the driver's own answer.
-	waitFor := func(t *testing.T, vol, source, ns string, code codes.Code) {
+	unpublish := func(vol string) error {
+		_, err := node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-" + vol, TargetPath: tc.Target(kd, vol)})
+		return err
+	}
+	// waitFor publishes until the driver answers with code: the informer's
+	// first list and later events reach the driver asynchronously, so the
+	// test waits for the driver's own answer. Each try is a new volume
+	// (vol-1, vol-2, ...): a try answered OK while waiting for a refusal is
+	// unpublished at once, so it cannot answer the next try. It returns the
+	// volume that got code.
+	waitFor := func(t *testing.T, vol, source, ns string, code codes.Code) string {
 		t.Helper()
-		var last error
+		var (
+			last error
+			try  int
+			name string
+		)
 		err := wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, waitBudget, true, func(context.Context) (bool, error) {
-			last = publish(vol, source, ns)
-			return status.Code(last) == code, nil
+			try++
+			name = fmt.Sprintf("%s-%d", vol, try)
+			last = publish(name, source, ns)
+			if status.Code(last) == code {
+				return true, nil
+			}
+			if last == nil {
+				return false, unpublish(name)
+			}
+			return false, nil
 		})
 		if err != nil {
-			t.Fatalf("publish %s (source %s, namespace %s): still %v after %s, want %s", vol, source, ns, last, waitBudget, code)
+			t.Fatalf("publish %s (source %s, namespace %s): still %v after %s, want %s", name, source, ns, last, waitBudget, code)
 		}
+		return name
 	}
 	mounted := func(vol string) bool { return slices.Contains(drv.mountsBelow(t, kd), tc.Target(kd, vol)) }
 	denied := func(t *testing.T, vol, source, ns string) {
@@ -274,21 +298,24 @@ func TestIntegrationNamespaceSelector(t *testing.T) {
 		}
 	}
 
+	var published []string
 	t.Run("labelled namespace mounts, others are refused", func(t *testing.T) {
 		// The first answer other than Unavailable comes once the informer
 		// has listed the namespaces.
-		waitFor(t, "on-1", selected, "team-on", codes.OK)
-		if !mounted("on-1") {
+		on := waitFor(t, "on", selected, "team-on", codes.OK)
+		published = append(published, on)
+		if !mounted(on) {
 			t.Fatal("publish returned OK but nothing is mounted")
 		}
-		denied(t, "off-1", selected, "team-off")
-		denied(t, "other-1", selected, "team-other")
-		denied(t, "ghost-1", selected, "team-ghost")
+		denied(t, "off", selected, "team-off")
+		denied(t, "other", selected, "team-other")
+		denied(t, "ghost", selected, "team-ghost")
 		// Per source: the listed source ignores the selector.
-		if err := publish("listed-1", listed, "team-listed"); err != nil {
+		if err := publish("listed", listed, "team-listed"); err != nil {
 			t.Errorf("publish of the listed source from its namespace: %v", err)
 		}
-		denied(t, "listed-2", listed, "team-on")
+		published = append(published, "listed")
+		denied(t, "listed-on", listed, "team-on")
 	})
 
 	t.Run("label changes at runtime take effect", func(t *testing.T) {
@@ -299,27 +326,27 @@ func TestIntegrationNamespaceSelector(t *testing.T) {
 			}
 		}
 		patch("team-off", `{"metadata":{"labels":{"`+meshLabel+`":"enabled"}}}`)
-		waitFor(t, "off-2", selected, "team-off", codes.OK)
+		published = append(published, waitFor(t, "off-labelled", selected, "team-off", codes.OK))
 
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team-ghost", Labels: map[string]string{meshLabel: "enabled"}}}
 		if _, err := admin.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "ghost-2", selected, "team-ghost", codes.OK)
+		published = append(published, waitFor(t, "ghost-created", selected, "team-ghost", codes.OK))
 
 		patch("team-on", `{"metadata":{"labels":{"`+meshLabel+`":null}}}`)
-		waitFor(t, "on-2", selected, "team-on", codes.PermissionDenied)
-		denied(t, "on-2", selected, "team-on")
+		waitFor(t, "on-unlabelled", selected, "team-on", codes.PermissionDenied)
+		denied(t, "on-unlabelled", selected, "team-on")
 		// What was mounted before stays mounted: the driver never
 		// unmounts on its own.
-		if !mounted("on-1") {
-			t.Error("the volume published while team-on was labelled is gone")
+		if on := published[0]; !mounted(on) {
+			t.Errorf("%s, published while team-on was labelled, is gone", on)
 		}
 	})
 
 	t.Run("unpublish needs no namespace and leaves no mount", func(t *testing.T) {
-		for _, vol := range []string{"on-1", "on-2", "off-1", "off-2", "other-1", "ghost-1", "ghost-2", "listed-1", "listed-2"} {
-			if _, err := node.NodeUnpublishVolume(ctx, &csi.NodeUnpublishVolumeRequest{VolumeId: "csi-" + vol, TargetPath: tc.Target(kd, vol)}); err != nil {
+		for _, vol := range published {
+			if err := unpublish(vol); err != nil {
 				t.Errorf("unpublish %s: %v", vol, err)
 			}
 		}
