@@ -7,8 +7,9 @@
 // in the window between the sentinel's last check and the CSIDriver's
 // deletion reaching every kubelet. The hand-off may create and patch objects
 // of that one kind only; it never gets the right to create or change
-// admission policies. A re-install applies the chart's removing: false,
-// which lifts the guard; the sentinel deletes the binding, the policy and the
+// admission policies. A re-install lifts the guard: the chart's pre-install
+// hook replaces the object with one that says removing: false (Helm deletes
+// the old one first). The sentinel deletes the binding, the policy and the
 // kind's CustomResourceDefinition (and with it the parameter), last.
 //
 // The parameter's kind is the release's own CustomResourceDefinition rather
@@ -56,9 +57,6 @@ type Target struct {
 	// Labels are the release's labels (docs/chart.md), so the object is found
 	// as the release's.
 	Labels map[string]string
-	// Release is the Helm release name: the object carries Helm's ownership
-	// annotations, so a re-install adopts it and applies removing: false.
-	Release string
 }
 
 // GVR is the parameter's resource.
@@ -83,25 +81,15 @@ func Raise(ctx context.Context, c dynamic.Interface, t Target, now time.Time) er
 	if !apierrors.IsNotFound(err) {
 		return fmt.Errorf("failed to raise the removal guard (%s %s/%s): %w", Kind, t.Namespace, t.Name, err)
 	}
-	labels := map[string]string{}
+	labels := map[string]any{}
 	for k, v := range t.Labels {
 		labels[k] = v
 	}
-	labels["app.kubernetes.io/managed-by"] = "Helm"
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": t.Group + "/" + Version,
 		"kind":       Kind,
-		"metadata": map[string]any{
-			"name":      t.Name,
-			"namespace": t.Namespace,
-			"labels":    toAny(labels),
-			"annotations": map[string]any{
-				"meta.helm.sh/release-name":      t.Release,
-				"meta.helm.sh/release-namespace": t.Namespace,
-				"helm.sh/resource-policy":        "keep",
-			},
-		},
-		"spec": map[string]any{"removing": true, "since": since},
+		"metadata":   map[string]any{"name": t.Name, "namespace": t.Namespace, "labels": labels},
+		"spec":       map[string]any{"removing": true, "since": since},
 	}}
 	_, err = ri.Create(ctx, obj, metav1.CreateOptions{})
 	switch {
@@ -119,12 +107,4 @@ func Raise(ctx context.Context, c dynamic.Interface, t Target, now time.Time) er
 	default:
 		return fmt.Errorf("failed to raise the removal guard (create %s %s/%s): %w", Kind, t.Namespace, t.Name, err)
 	}
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -81,10 +81,10 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 		return res, err
 	}
 	// The guard before the Job: the sentinel starts with new pods refused.
-	target := guard.Target{Group: cfg.RemovalGuardGroup, Namespace: cfg.Namespace, Name: cfg.RemovalGuard, Release: cfg.Release,
+	target := guard.Target{Group: cfg.RemovalGuardGroup, Namespace: cfg.Namespace, Name: cfg.RemovalGuard,
 		Labels: map[string]string{
 			"app.kubernetes.io/name": cfg.PartOf, plan.LabelInstance: cfg.Release, plan.LabelPartOf: cfg.PartOf,
-			plan.LabelComponent: "guard", plan.LabelDriverName: cfg.DriverName,
+			"app.kubernetes.io/managed-by": "meshcsi-sentinel", plan.LabelComponent: "guard", plan.LabelDriverName: cfg.DriverName,
 		}}
 	err = kube.Retry(ctx, d.Logger, "raise the removal guard", func(ctx context.Context) error {
 		return guard.Raise(ctx, d.Clients.Dynamic, target, d.Clock.Now())

@@ -231,9 +231,8 @@ func TestHandoffWithoutJobOrGuard(t *testing.T) {
 	}
 }
 
-// A re-install rendered the parameter with removing: false (the kind
-// existed): the hand-off sets it, keeping Helm's ownership, so the next
-// re-install adopts it again.
+// A re-install's hook created the parameter with removing: false: the
+// hand-off sets it.
 func TestHandoffRaisesRenderedGuard(t *testing.T) {
 	ctx := context.Background()
 	c := sentineltest.New(t)
@@ -258,8 +257,9 @@ func TestHandoffRaisesRenderedGuard(t *testing.T) {
 	}
 }
 
-// Created by the hand-off: Helm's ownership, so a re-install adopts it.
-func TestHandoffCreatesGuardAdoptable(t *testing.T) {
+// Created by the hand-off with the release's labels, and no Helm ownership:
+// a re-install's pre-install hook deletes it and creates the chart's.
+func TestHandoffCreatesGuardWithReleaseLabels(t *testing.T) {
 	ctx := context.Background()
 	c := sentineltest.New(t)
 	c.AddRelease(t)
@@ -272,9 +272,9 @@ func TestHandoffCreatesGuardAdoptable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, l := u.GetAnnotations(), u.GetLabels()
-	if a["meta.helm.sh/release-name"] != sentineltest.Release || a["meta.helm.sh/release-namespace"] != sentineltest.NS ||
-		l["app.kubernetes.io/managed-by"] != "Helm" || l[plan.LabelInstance] != sentineltest.Release || l[plan.LabelComponent] != "guard" {
-		t.Fatalf("guard metadata: labels %v, annotations %v", l, a)
+	l := u.GetLabels()
+	if l[plan.LabelInstance] != sentineltest.Release || l[plan.LabelComponent] != "guard" || l[plan.LabelDriverName] != sentineltest.Driver ||
+		l["app.kubernetes.io/managed-by"] == "Helm" || len(u.GetAnnotations()) != 0 {
+		t.Fatalf("guard metadata: labels %v, annotations %v", l, u.GetAnnotations())
 	}
 }
