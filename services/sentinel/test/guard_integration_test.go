@@ -197,19 +197,25 @@ func TestIntegrationRemovalGuard(t *testing.T) {
 	if err := createDryRun(other); err != nil {
 		t.Fatalf("a pod using another driver was refused: %v", err)
 	}
-	// A re-install applies the chart's parameter (rendered now that its kind
-	// exists) again: the guard lifts.
+	// A re-install lifts it: the chart's pre-install hook (rendered now that
+	// the kind exists) replaces the parameter, as Helm does for a hook with
+	// before-hook-creation (delete, then create).
 	rendered := renderChart(t, r, "sentinel-removal-guard.yaml", "--api-versions", guardGVR(r).Group+"/v1/RemovalGuard")
-	var param string
+	var param unstructured.Unstructured
 	for _, d := range rendered {
 		if strings.Contains(d, "\nkind: RemovalGuard\n") {
-			param = d
+			must(t, yaml.Unmarshal([]byte(d), &param.Object))
 		}
 	}
-	if !strings.Contains(param, "removing: false") {
-		t.Fatalf("a re-install does not render the parameter with removing: false:\n%s", strings.Join(rendered, "\n---"))
+	if a := param.GetAnnotations(); !strings.Contains(a["helm.sh/hook"], "pre-install") || a["helm.sh/hook-delete-policy"] != "before-hook-creation" {
+		t.Fatalf("a re-install does not render the parameter as a pre-install hook replacing the old one: %v", a)
 	}
-	_, err = dyn(t).Resource(guardGVR(r)).Namespace(r.ns).Patch(ctx, r.name+"-removing", types.MergePatchType, []byte(`{"spec":{"removing":false}}`), metav1.PatchOptions{})
+	if removing, _, _ := unstructured.NestedBool(param.Object, "spec", "removing"); removing {
+		t.Fatal("the re-install's parameter says removing: true")
+	}
+	ri := dyn(t).Resource(guardGVR(r)).Namespace(r.ns)
+	must(t, ri.Delete(ctx, param.GetName(), metav1.DeleteOptions{}))
+	_, err = ri.Create(ctx, &param, metav1.CreateOptions{})
 	must(t, err)
 	_ = waitAdmission(t, user, "after a re-install, a pod using the driver is admitted", func(err error) bool { return err == nil })
 	// Uninstalled again: raised again; the sentinel runs and removes it last.
@@ -349,7 +355,9 @@ func TestIntegrationNamespaceGuard(t *testing.T) {
 // non-loopback address, so the API server's pod proxy reaches it.
 type fakeDriver struct {
 	published atomic.Int64
-	pod       string
+	// unknown: the driver could not read its mount table at start.
+	unknown atomic.Bool
+	pod     string
 }
 
 func startFakeDriver(t *testing.T, r *release) *fakeDriver {
@@ -360,6 +368,11 @@ func startFakeDriver(t *testing.T, r *release) *fakeDriver {
 	must(t, err)
 	fd := &fakeDriver{pod: r.name + "-driver-fake"}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		known := 1
+		if fd.unknown.Load() {
+			known = 0
+		}
+		fmt.Fprintf(w, "# TYPE meshcsi_published_volumes_known gauge\nmeshcsi_published_volumes_known %d\n", known)
 		fmt.Fprintf(w, "# HELP meshcsi_published_volumes Volumes currently bind-mounted into pods, by source.\n# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} %d\nmeshcsi_published_volumes{source=\"b\"} 0\n", fd.published.Load())
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
@@ -435,6 +448,47 @@ func TestIntegrationMountWithoutPodBlocks(t *testing.T) {
 	fd.published.Store(0)
 	if !daemonSetGone(t, r, fd, 30*time.Second) {
 		t.Fatalf("the DaemonSet was not deleted after the driver reported no volume:\n%s", s.output())
+	}
+	if code := s.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("run exit %d", code)
+	}
+}
+
+// TestIntegrationUnknownCountBlocks: node-1's driver could not read its
+// mount table at start, so its 0 published volumes counts only what it
+// published since: the sentinel must not take it for "no volume". It keeps
+// the DaemonSet, names the node in its log and in an Event on its Job, and
+// goes on once the driver's count is known (a restarted driver).
+func TestIntegrationUnknownCountBlocks(t *testing.T) {
+	ctx := context.Background()
+	r := install(t, "unknown", "unknown.csi.meshcsi.io")
+	fd := startFakeDriver(t, r)
+	fd.unknown.Store(true)
+	handoff(t, r)
+	helmDeletes(t, r)
+	s := start(t, r, "run")
+	want := nodeName + ": driver pod " + fd.pod + ": its count of published volumes is unknown"
+	s.waitOutput(t, want, 30*time.Second)
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		evs, err := admin.CoreV1().Events(r.ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + r.name + "-sentinel"})
+		if err != nil {
+			return false, nil
+		}
+		for _, ev := range evs.Items {
+			if strings.Contains(ev.Message, want) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Errorf("no Event on the sentinel Job names %q", want)
+	}
+	if daemonSetGone(t, r, fd, 3*time.Second) {
+		t.Fatalf("the DaemonSet was deleted while node-1's driver did not know its count:\n%s", s.output())
+	}
+	fd.unknown.Store(false)
+	if !daemonSetGone(t, r, fd, 30*time.Second) {
+		t.Fatalf("the DaemonSet was not deleted once the driver's count was known:\n%s", s.output())
 	}
 	if code := s.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("run exit %d", code)

@@ -34,12 +34,22 @@ const (
 	DefaultPortName = "http-metrics"
 	// DefaultMetric is the driver's count of published volumes, by source.
 	DefaultMetric = "meshcsi_published_volumes"
+	// KnownMetric is 1 once the driver counted its volumes from the mount
+	// table at start; 0 when that failed (its count is then only what it
+	// published since).
+	KnownMetric = "meshcsi_published_volumes_known"
 	// DefaultRequestTimeout bounds one scrape through the proxy.
 	DefaultRequestTimeout = 10 * time.Second
 )
 
 // ErrNoMetric marks a driver whose /metrics lacks the published-volumes gauge.
 var ErrNoMetric = errors.New("no " + DefaultMetric + " in the driver's metrics")
+
+// ErrCountUnknown marks a driver whose count does not cover every mount: it
+// could not read its mount table at start (or does not say that it did), so
+// its 0 is no proof that the node holds no volume.
+var ErrCountUnknown = errors.New("its count of published volumes is unknown (" + KnownMetric +
+	" is not 1: it could not read its mount table at start; restart the driver pod to count again)")
 
 // Config says where the driver pods are and how to read them.
 type Config struct {
@@ -264,12 +274,16 @@ func (c *Checker) read(ctx context.Context, pod *corev1.Pod) Node {
 }
 
 // Published sums meshcsi_published_volumes over its sources in a Prometheus
-// text exposition.
+// text exposition. A count the driver does not vouch for
+// (meshcsi_published_volumes_known missing or not 1) is ErrCountUnknown.
 func Published(text []byte) (int, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	families, err := parser.TextToMetricFamilies(strings.NewReader(string(text)))
 	if err != nil {
 		return -1, fmt.Errorf("failed to parse the driver's metrics: %w", err)
+	}
+	if k, ok := families[KnownMetric]; !ok || len(k.GetMetric()) != 1 || k.GetMetric()[0].GetGauge().GetValue() != 1 {
+		return -1, ErrCountUnknown
 	}
 	mf, ok := families[DefaultMetric]
 	if !ok {

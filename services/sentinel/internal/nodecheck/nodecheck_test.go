@@ -5,15 +5,23 @@ import (
 	"testing"
 )
 
+// known is what a driver that counted its mounts at start exports.
+const known = "# TYPE meshcsi_published_volumes_known gauge\nmeshcsi_published_volumes_known 1\n"
+
 func TestPublished(t *testing.T) {
 	for _, tc := range []struct {
 		name, text string
 		want       int
 		err        error
 	}{
-		{"two sources", "# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 2\nmeshcsi_published_volumes{source=\"b\"} 1\n", 3, nil},
-		{"zero", "# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 0\n", 0, nil},
-		{"missing", "# TYPE other gauge\nother 1\n", -1, ErrNoMetric},
+		{"two sources", known + "# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 2\nmeshcsi_published_volumes{source=\"b\"} 1\n", 3, nil},
+		{"zero", known + "# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 0\n", 0, nil},
+		{"missing", known + "# TYPE other gauge\nother 1\n", -1, ErrNoMetric},
+		// The driver could not read its mount table at start: its 0 only
+		// counts what it published since, so it is no answer.
+		{"count unknown", "# TYPE meshcsi_published_volumes_known gauge\nmeshcsi_published_volumes_known 0\n# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 0\n", -1, ErrCountUnknown},
+		// A driver that does not say whether its count is known is not trusted.
+		{"not said", "# TYPE meshcsi_published_volumes gauge\nmeshcsi_published_volumes{source=\"a\"} 0\n", -1, ErrCountUnknown},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Published([]byte(tc.text))
