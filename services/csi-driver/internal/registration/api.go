@@ -29,16 +29,17 @@ type PluginInfo struct {
 	SupportedVersions []string `protobuf:"bytes,4,rep,name=supported_versions,json=supportedVersions,proto3" json:"supported_versions,omitempty"`
 }
 
-// RegistrationStatus is the kubelet's verdict on a registration.
-type RegistrationStatus struct {
+// Status (RegistrationStatus in api.proto) is the kubelet's verdict on a
+// registration.
+type Status struct {
 	// PluginRegistered is true when the kubelet accepted the plugin.
 	PluginRegistered bool `protobuf:"varint,1,opt,name=plugin_registered,json=pluginRegistered,proto3" json:"plugin_registered,omitempty"`
 	// Error is the kubelet's reason for a refusal.
 	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
 }
 
-// RegistrationStatusResponse is the empty answer to RegistrationStatus.
-type RegistrationStatusResponse struct{}
+// StatusResponse (RegistrationStatusResponse) is the empty answer to Status.
+type StatusResponse struct{}
 
 // Reset, String and ProtoMessage make the messages protobuf messages.
 
@@ -61,27 +62,27 @@ func (m *PluginInfo) String() string { return fmt.Sprintf("%+v", *m) }
 func (*PluginInfo) ProtoMessage() {}
 
 // Reset clears m.
-func (m *RegistrationStatus) Reset() { *m = RegistrationStatus{} }
+func (m *Status) Reset() { *m = Status{} }
 
 // String formats m.
-func (m *RegistrationStatus) String() string { return fmt.Sprintf("%+v", *m) }
+func (m *Status) String() string { return fmt.Sprintf("%+v", *m) }
 
 // ProtoMessage marks a protobuf message.
-func (*RegistrationStatus) ProtoMessage() {}
+func (*Status) ProtoMessage() {}
 
 // Reset clears m.
-func (m *RegistrationStatusResponse) Reset() { *m = RegistrationStatusResponse{} }
+func (m *StatusResponse) Reset() { *m = StatusResponse{} }
 
 // String formats m.
-func (m *RegistrationStatusResponse) String() string { return "{}" }
+func (m *StatusResponse) String() string { return "{}" }
 
 // ProtoMessage marks a protobuf message.
-func (*RegistrationStatusResponse) ProtoMessage() {}
+func (*StatusResponse) ProtoMessage() {}
 
 // registrationServer is the service's handler type.
 type registrationServer interface {
 	GetInfo(context.Context, *InfoRequest) (*PluginInfo, error)
-	NotifyRegistrationStatus(context.Context, *RegistrationStatus) (*RegistrationStatusResponse, error)
+	NotifyRegistrationStatus(context.Context, *Status) (*StatusResponse, error)
 }
 
 const serviceName = "pluginregistration.Registration"
@@ -94,7 +95,7 @@ var serviceDesc = grpc.ServiceDesc{
 		{MethodName: "GetInfo", Handler: unary("GetInfo", func(ctx context.Context, s registrationServer, in *InfoRequest) (any, error) {
 			return s.GetInfo(ctx, in)
 		})},
-		{MethodName: "NotifyRegistrationStatus", Handler: unary("NotifyRegistrationStatus", func(ctx context.Context, s registrationServer, in *RegistrationStatus) (any, error) {
+		{MethodName: "NotifyRegistrationStatus", Handler: unary("NotifyRegistrationStatus", func(ctx context.Context, s registrationServer, in *Status) (any, error) {
 			return s.NotifyRegistrationStatus(ctx, in)
 		})},
 	},

@@ -66,12 +66,12 @@ func (s *Server) GetInfo(context.Context, *InfoRequest) (*PluginInfo, error) {
 }
 
 // NotifyRegistrationStatus implements the plugin-registration API.
-func (s *Server) NotifyRegistrationStatus(_ context.Context, st *RegistrationStatus) (*RegistrationStatusResponse, error) {
+func (s *Server) NotifyRegistrationStatus(_ context.Context, st *Status) (*StatusResponse, error) {
 	if st.PluginRegistered {
 		s.cfg.Logger.Info("registered with the kubelet", zap.String("driver", s.cfg.DriverName), zap.String("endpoint", s.cfg.Endpoint))
 	} else {
 		s.cfg.Logger.Error("the kubelet refused the registration; it retries on its next attempt",
 			zap.String("driver", s.cfg.DriverName), zap.String("reason", st.Error))
 	}
-	return &RegistrationStatusResponse{}, nil
+	return &StatusResponse{}, nil
 }
