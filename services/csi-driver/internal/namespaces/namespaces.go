@@ -138,6 +138,9 @@ func New(cfg Config) (*Cache, error) {
 	c := &Cache{server: u, tokenFile: cfg.TokenFile, token: cfg.BearerToken, client: cfg.Client, userAgent: cfg.UserAgent, log: cfg.Logger}
 	if c.client == nil {
 		c.client = &http.Client{Transport: &http.Transport{
+			// As client-go's in-cluster transport: HTTPS_PROXY/NO_PROXY
+			// are honoured.
+			Proxy:               http.ProxyFromEnvironment,
 			TLSClientConfig:     &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
 			TLSHandshakeTimeout: 10 * time.Second,
 			IdleConnTimeout:     90 * time.Second,
