@@ -14,7 +14,9 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"k8s.io/client-go/metadata"
 
+	"github.com/meshcsi/meshcsi/libs/kubeclient"
 	"github.com/meshcsi/meshcsi/libs/logging"
 	"github.com/meshcsi/meshcsi/libs/opshttp"
 	"github.com/meshcsi/meshcsi/libs/signals"
@@ -90,16 +92,16 @@ func run(ctx context.Context, cfg config.Config) error {
 
 // namespaceCache reads namespaces (only) with the pod's service account.
 func namespaceCache(log *zap.Logger) (*namespaces.Cache, error) {
-	nc, err := namespaces.InCluster(os.Getenv, namespaces.ServiceAccountDir, "meshcsi-driver/"+buildVersion())
+	kubeclient.RouteKlog(log)
+	rc, err := kubeclient.RESTConfig(kubeclient.Options{UserAgent: "meshcsi-driver/" + buildVersion()})
 	if err != nil {
 		return nil, fmt.Errorf("--source-namespace-selector needs the API server: %w", err)
 	}
-	nc.Logger = log.Named("namespaces")
-	c, err := namespaces.New(nc)
+	client, err := metadata.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("--source-namespace-selector: %w", err)
 	}
-	return c, nil
+	return namespaces.New(client)
 }
 
 // buildVersion is the -ldflags version, else the module version recorded in

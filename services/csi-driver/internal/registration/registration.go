@@ -5,12 +5,6 @@
 // GetInfo, then reports the outcome with NotifyRegistrationStatus. A failed
 // registration is logged with the kubelet's reason; the kubelet retries on
 // its next attempt (for instance after it restarts).
-//
-// The API's four messages and its service are declared here (api.go), not
-// imported: the generated package is gogo protobuf, whose runtime cost the
-// driver 0.4 MB of code, resident on every node, for messages of a few
-// fields. The test talks to the server with the generated kubelet client,
-// so the wire format is checked against the real definitions.
 package registration
 
 import (
@@ -19,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	registerapi "k8s.io/kubelet/pkg/apis/pluginregistration/v1"
 )
 
 // SupportedVersions are the CSI versions the driver speaks.
@@ -36,6 +31,7 @@ type Config struct {
 
 // Server answers the kubelet's plugin watcher.
 type Server struct {
+	registerapi.UnimplementedRegistrationServer
 	cfg Config
 }
 
@@ -53,12 +49,12 @@ func New(cfg Config) (*Server, error) {
 }
 
 // Register adds the registration service to a gRPC server.
-func (s *Server) Register(g *grpc.Server) { g.RegisterService(&serviceDesc, s) }
+func (s *Server) Register(g *grpc.Server) { registerapi.RegisterRegistrationServer(g, s) }
 
 // GetInfo implements the plugin-registration API.
-func (s *Server) GetInfo(context.Context, *InfoRequest) (*PluginInfo, error) {
-	return &PluginInfo{
-		Type:              CSIPlugin,
+func (s *Server) GetInfo(context.Context, *registerapi.InfoRequest) (*registerapi.PluginInfo, error) {
+	return &registerapi.PluginInfo{
+		Type:              registerapi.CSIPlugin,
 		Name:              s.cfg.DriverName,
 		Endpoint:          s.cfg.Endpoint,
 		SupportedVersions: SupportedVersions,
@@ -66,12 +62,12 @@ func (s *Server) GetInfo(context.Context, *InfoRequest) (*PluginInfo, error) {
 }
 
 // NotifyRegistrationStatus implements the plugin-registration API.
-func (s *Server) NotifyRegistrationStatus(_ context.Context, st *Status) (*StatusResponse, error) {
+func (s *Server) NotifyRegistrationStatus(_ context.Context, st *registerapi.RegistrationStatus) (*registerapi.RegistrationStatusResponse, error) {
 	if st.PluginRegistered {
 		s.cfg.Logger.Info("registered with the kubelet", zap.String("driver", s.cfg.DriverName), zap.String("endpoint", s.cfg.Endpoint))
 	} else {
 		s.cfg.Logger.Error("the kubelet refused the registration; it retries on its next attempt",
 			zap.String("driver", s.cfg.DriverName), zap.String("reason", st.Error))
 	}
-	return &StatusResponse{}, nil
+	return &registerapi.RegistrationStatusResponse{}, nil
 }
