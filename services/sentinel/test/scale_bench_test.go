@@ -108,6 +108,7 @@ type ScaleSide struct {
 	RequestsWaiting map[string]int `json:"requests_while_waiting"`
 	ListsWaiting    int            `json:"lists_while_waiting"`
 	ReactionSeconds float64        `json:"reaction_seconds"`
+	released        time.Time
 }
 
 // ScaleResult is what `make bench-sentinel-scale` prints as one JSON line.
@@ -215,6 +216,7 @@ func TestBenchScale(t *testing.T) {
 	if _, err := admin.StorageV1().CSIDrivers().Get(ctx, r.driver, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("sentinel done but CSIDriver %s: %v", r.driver, err)
 	}
+	logSince(t, s.output(), res.Sentinel.released)
 
 	// The naive poller, on the same cluster with the same blockers again.
 	pollerSetup(t, r.driver)
@@ -234,6 +236,28 @@ func TestBenchScale(t *testing.T) {
 	printScale(res)
 	if res.Sentinel.ListsWaiting != 0 {
 		t.Errorf("the sentinel made %d LISTs while it waited", res.Sentinel.ListsWaiting)
+	}
+}
+
+// logSince logs the JSON log lines at or after since with their offset from
+// it: where the reaction time goes.
+func logSince(t *testing.T, out string, since time.Time) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		var l struct {
+			TS    string `json:"ts"`
+			Msg   string `json:"msg"`
+			Check string `json:"check"`
+			Kind  string `json:"kind"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil {
+			continue
+		}
+		ts, err := time.Parse("2006-01-02T15:04:05.000Z0700", l.TS)
+		if err != nil || ts.Before(since.Truncate(time.Millisecond)) {
+			continue
+		}
+		t.Logf("sentinel +%6.2fs %s %s%s", ts.Sub(since).Seconds(), l.Msg, l.Check, l.Kind)
 	}
 }
 
@@ -345,6 +369,7 @@ func measureSide(t *testing.T, cs kubernetes.Interface, p *proc, user string, bs
 	side.WaitSeconds = waitEnd.Sub(waitStart).Seconds()
 	must(t, releaseBlocker(cs, bs[len(bs)-1]))
 	released := time.Now()
+	side.released = released
 	p.wait(t, 5*time.Minute)
 	side.ReactionSeconds = time.Since(released).Seconds()
 	close(stopRSS)
