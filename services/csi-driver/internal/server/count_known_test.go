@@ -54,7 +54,12 @@ func TestPublishedCountKnown(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- srv.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("Run = %v", err)
+				}
+			})
 			// Wait for the count's outcome itself: the gauge set, or the
 			// failure logged.
 			waitFor(t, "the start-up count", func() bool {
