@@ -12,16 +12,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/meshcsi/meshcsi/e2e/env"
 )
-
-// Not in the case list yet: it passes on a fresh cluster, but after an earlier
-// case's removal deleted the guard objects, Helm re-creates them under the
-// same names and the API server admits the pod below although the parameter
-// reads removing=true (kubernetes/kubernetes#133827; docs/sentinel.md, "Known
-// limitation"). It joins the list with the workaround.
-var _ = caseRemovalGuards
 
 // caseRemovalGuards (issue 13, findings 7, 8 and 10) on the real cluster: from
 // `helm uninstall` on, the API server refuses new pods that use the driver
@@ -29,6 +23,10 @@ var _ = caseRemovalGuards
 // namespace, while pods without the driver are admitted; the hand-off ran
 // under its own account, which Helm has deleted; once the workloads are gone
 // the sentinel removes both guards with the rest, and the namespace can go.
+// It runs after earlier cases removed and re-installed the release on the
+// same API server: the guard's parameter is of the release's own kind, whose
+// informer the API server starts anew each time (a ConfigMap parameter was
+// read from a stopped informer after the first removal: docs/sentinel.md).
 func caseRemovalGuards(t *testing.T, ctx context.Context) {
 	install(t, ctx, nil)
 	startWorkload(t, ctx, "ws-g")
@@ -38,7 +36,9 @@ func caseRemovalGuards(t *testing.T, ctx context.Context) {
 	// admission policy, so only the removal guard can refuse it.
 	late := env.WorkloadPod(workloads, "late", "")
 	dry := metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}}
-	poll(t, ctx, 30*time.Second, "a new pod using the driver is refused", func(ctx context.Context) error {
+	// Up to 30 s after a first install the API server may not resolve the
+	// guard's new kind yet (its discovery cache), and the policy admits.
+	poll(t, ctx, 45*time.Second, "a new pod using the driver is refused", func(ctx context.Context) error {
 		_, err := kc.CoreV1().Pods(workloads).Create(ctx, late, dry)
 		if err == nil {
 			return errors.New("a pod using the driver was admitted")
@@ -73,6 +73,17 @@ func caseRemovalGuards(t *testing.T, ctx context.Context) {
 			t.Errorf("ValidatingAdmissionPolicyBinding %s left after removal: %v", name, err)
 		}
 	}
+	crd := "removalguards." + release + "." + namespace + ".meshcsi.io"
+	poll(t, ctx, 30*time.Second, "the removal guard's CustomResourceDefinition is gone", func(ctx context.Context) error {
+		_, err := suite.Kube.Dynamic.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"}).Get(ctx, crd, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err == nil {
+			return fmt.Errorf("CustomResourceDefinition %s still exists", crd)
+		}
+		return fmt.Errorf("CustomResourceDefinition %s: %w", crd, err)
+	})
 	poll(t, ctx, 30*time.Second, "the install namespace may be deleted after removal", func(ctx context.Context) error {
 		return kc.CoreV1().Namespaces().Delete(ctx, namespace, metav1.DeleteOptions{DryRun: []string{metav1.DryRunAll}})
 	})

@@ -135,6 +135,7 @@ func TestE2E(t *testing.T) {
 		{"8 re-install while the sentinel waits", caseReinstall},
 		{"9 SPIRE: the real agent's SVIDs through meshcsi, agent restart", caseSpire},
 		{"10 Kubernetes storage e2e suite: CSI ephemeral volumes", caseStorageSuite},
+		{"11 removal guards after removal cycles: late pod and namespace deletion refused", caseRemovalGuards},
 		{"12 helm upgrade and rollback of the driver under churn", caseUpgrade},
 		{"13 driver SIGKILL, containerd and kubelet restarts x10 under churn", caseNodeFaults},
 		{"14 node reboot: pods come back, pods deleted meanwhile terminate", caseReboot},
