@@ -24,8 +24,11 @@ import (
 // ready), the hand-off's pod is gone, and the pull failure is in the pod's
 // Events. The documented recovery (docs/chart.md, "If the hand-off fails")
 // then works: helm rollback, delete the suspended sentinel Job, upgrade to
-// a pullable image, uninstall; the sentinel removes everything. A release of
-// its own (name, namespace, driver name), so it does not touch the suite's.
+// a pullable image. Then a hand-off that runs and fails (refused by the API
+// server): helm prints its log, each pod's termination message holds the
+// error; after a rollback the uninstall succeeds and the sentinel removes
+// everything. A release of its own (name, namespace, driver name), so it
+// does not touch the suite's.
 func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	const (
 		rel        = "handoff-fail"
@@ -144,11 +147,54 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	// --reuse-values: it would carry sources.spire-agent=null into the
 	// schema check, which refuses it).
 	values["sentinel.image.tag"], values["sentinel.image.pullPolicy"] = env.ImageTag, "Never"
+	values["sentinel.handoffDeadlineSeconds"] = "120"
 	upgrade := append([]string{"upgrade", rel, suite.ChartDir, "--namespace", ns, "--wait", "--timeout", "3m"}, helm.SetArgs(values)...)
 	if _, err := suite.Helm.Run(ctx, upgrade...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := suite.Helm.Run(ctx, "uninstall", rel, "--namespace", ns, "--timeout", "90s"); err != nil {
+
+	// A hand-off that runs and fails: its RoleBinding deleted behind
+	// Helm's back, it is refused reading the install marker (a permanent
+	// error: exit 1, three tries). Helm prints its log with the error
+	// (helm.sh/hook-output-log-policy), and each pod's termination message
+	// holds it (FallbackToLogsOnError).
+	if err := k.RbacV1().RoleBindings(ns).Delete(ctx, rel+"-handoff", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = suite.Helm.Run(ctx, "uninstall", rel, "--namespace", ns, "--timeout", "180s")
+	if err == nil {
+		t.Fatal("helm uninstall succeeded although the hand-off may not read the install marker")
+	}
+	t.Logf("helm uninstall with a failing hand-off, as a user sees it:\n%v", err)
+	if !strings.Contains(err.Error(), "job "+rel+"-handoff failed: BackoffLimitExceeded") || !strings.Contains(err.Error(), "forbidden") {
+		t.Errorf("helm's output lacks the Job's failure or the hand-off's own error (its log): %v", err)
+	}
+	pods, err = k.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "job-name=" + rel + "-handoff"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var terminated int
+	for _, p := range pods.Items {
+		for _, cs := range p.Status.ContainerStatuses {
+			if cs.State.Terminated != nil {
+				terminated++
+				if !strings.Contains(cs.State.Terminated.Message, "forbidden") {
+					t.Errorf("pod %s: termination message %q lacks the hand-off's error", p.Name, cs.State.Terminated.Message)
+				}
+			}
+		}
+	}
+	if terminated == 0 {
+		t.Error("no terminated hand-off pod to read a termination message from")
+	}
+	// Nothing removed again; rollback restores the RoleBinding.
+	if _, err := k.StorageV1().CSIDrivers().Get(ctx, driverName, metav1.GetOptions{}); err != nil {
+		t.Errorf("CSIDriver after the second failed uninstall: %v", err)
+	}
+	if _, err := suite.Helm.Run(ctx, "rollback", rel, "3", "--namespace", ns); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := suite.Helm.Run(ctx, "uninstall", rel, "--namespace", ns, "--timeout", "180s"); err != nil {
 		t.Fatalf("helm uninstall after the fix: %v", err)
 	}
 	// No pod uses this driver: the sentinel removes all of it.

@@ -139,7 +139,7 @@ func TestE2E(t *testing.T) {
 		{"12 helm upgrade and rollback of the driver under churn", caseUpgrade},
 		{"13 driver SIGKILL, containerd and kubelet restarts x10 under churn", caseNodeFaults},
 		{"14 node reboot: pods come back, pods deleted meanwhile terminate", caseReboot},
-		{"15 hand-off that cannot pull its image: helm uninstall fails, nothing removed; the documented recovery", caseHandoffFailure},
+		{"15 failed hand-off (image not pullable, then refused): helm uninstall fails, nothing removed; the documented recovery", caseHandoffFailure},
 	}
 	for i, c := range cases {
 		if !step(t, c.name, c.f) {
