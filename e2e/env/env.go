@@ -227,10 +227,13 @@ func (e *Env) Install(ctx context.Context, release, namespace string, extra map[
 	return e.Helm.Run(ctx, args...)
 }
 
-// Uninstall runs `helm uninstall` and returns its output and duration.
+// Uninstall runs `helm uninstall` and returns its output and duration. Its
+// timeout is helm's default (5m), 60 s above the chart's default hand-off
+// deadline, as the chart's NOTES advise: a hand-off that fails is then
+// reported by Kubernetes' deadline, not cut short by helm.
 func (e *Env) Uninstall(ctx context.Context, release, namespace string) (string, time.Duration, error) {
 	start := time.Now()
-	out, err := e.Helm.Run(ctx, "uninstall", release, "--namespace", namespace, "--timeout", "2m")
+	out, err := e.Helm.Run(ctx, "uninstall", release, "--namespace", namespace, "--timeout", "5m")
 	return out, time.Since(start), err
 }
 
