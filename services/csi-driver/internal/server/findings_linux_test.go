@@ -59,8 +59,10 @@ func TestSecondInstanceExitsNamingTheHolder(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	err = srv.Run(ctx)
-	if err == nil || !errors.Is(err, server.ErrInUse) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "--endpoint") {
-		t.Fatalf("second Run = %v, want ErrInUse naming --endpoint and pid %d", err, os.Getpid())
+	host, _ := os.Hostname()
+	holder := "pid " + strconv.Itoa(os.Getpid()) + " on host " + host
+	if err == nil || !errors.Is(err, server.ErrInUse) || !strings.Contains(err.Error(), holder) || !strings.Contains(err.Error(), "--endpoint") {
+		t.Fatalf("second Run = %v, want ErrInUse naming --endpoint and %q", err, holder)
 	}
 	if inode(t, e.cfg.Endpoint) != csiIno || inode(t, e.cfg.RegistrationSocket()) != regIno {
 		t.Fatal("the second instance replaced the first one's sockets")

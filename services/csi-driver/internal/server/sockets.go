@@ -48,8 +48,8 @@ func listenOwned(p, flag string) (*ownedSocket, error) {
 		holder, _ := os.ReadFile(lockPath)
 		_ = lock.Close()
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("--%s: %s: %w (pid %s holds %s); stop it first",
-				flag, p, ErrInUse, strings.TrimSpace(string(holder)), lockPath)
+			return nil, fmt.Errorf("--%s: %s: %w (%s holds %s; the pid is in the holder's own PID namespace, the host is its pod's name in Kubernetes); stop it first",
+				flag, p, ErrInUse, describeHolder(holder), lockPath)
 		}
 		return nil, fmt.Errorf("--%s: failed to lock %s: %w", flag, lockPath, err)
 	}
@@ -62,7 +62,8 @@ func listenOwned(p, flag string) (*ownedSocket, error) {
 }
 
 func (o *ownedSocket) listen(flag string) error {
-	pid := []byte(strconv.Itoa(os.Getpid()) + "\n")
+	host, _ := os.Hostname()
+	pid := []byte(strconv.Itoa(os.Getpid()) + " " + host + "\n")
 	if err := o.lock.Truncate(0); err != nil {
 		return fmt.Errorf("--%s: failed to write the lock file: %w", flag, err)
 	}
@@ -120,4 +121,14 @@ func (o *ownedSocket) release() {
 	o.remove()
 	_ = o.listener.Close()
 	_ = o.lock.Close()
+}
+
+// describeHolder turns a lock file's content ("<pid> <host>", or "<pid>" as
+// older drivers wrote it) into "pid N on host H" for an error message.
+func describeHolder(content []byte) string {
+	pid, host, _ := strings.Cut(strings.TrimSpace(string(content)), " ")
+	if host == "" {
+		return "pid " + pid
+	}
+	return "pid " + pid + " on host " + host
 }
