@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
 )
@@ -43,9 +45,22 @@ func TestUpgradeChangingSentinelPod(t *testing.T) {
 		t.Fatalf("helm upgrade failed otherwise than documented: %v", err)
 	}
 	t.Logf("as documented, helm upgrade fails on the Job: %.200s", err)
-	// The documented way out.
-	if err := kc.Kube.BatchV1().Jobs(namespace).Delete(c, release+"-sentinel", metav1.DeleteOptions{}); err != nil {
+	// The documented way out, as `kubectl delete job` does it: background
+	// propagation, then wait until the Job is gone (a delete through the API
+	// with the default propagation leaves it behind the garbage collector's
+	// orphan finalizer for a while, and helm would patch it again).
+	bg := metav1.DeletePropagationBackground
+	if err := kc.Kube.BatchV1().Jobs(namespace).Delete(c, release+"-sentinel", metav1.DeleteOptions{PropagationPolicy: &bg}); err != nil {
 		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextTimeout(c, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := kc.Kube.BatchV1().Jobs(namespace).Get(ctx, release+"-sentinel", metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return false, err
+	}); err != nil {
+		t.Fatalf("the deleted sentinel Job did not go: %v", err)
 	}
 	if out, err := hk.Run(c, upgrade...); err != nil {
 		t.Fatalf("helm upgrade after deleting the suspended Job: %v\n%s", err, out)
