@@ -105,13 +105,10 @@ func (c *component) stop(ctx context.Context, grace time.Duration, stateDir stri
 		c.PID = 0
 		return nil
 	}
-	_ = syscall.Kill(-c.PID, syscall.SIGKILL)
-	_ = syscall.Kill(c.PID, syscall.SIGKILL)
-	if c.waitGone(ctx, 10*time.Second) {
-		c.PID = 0
-		return nil
+	if err := c.kill(ctx, stateDir); err != nil {
+		return fmt.Errorf("failed to stop %s: %w", c.Name, err)
 	}
-	return fmt.Errorf("failed to stop %s (pid %d)", c.Name, c.PID)
+	return nil
 }
 
 func (c *component) waitGone(ctx context.Context, d time.Duration) bool {
