@@ -1,7 +1,9 @@
 // Command meshcsi-sentinel removes a meshcsi release safely: `handoff` (the
 // pre-delete hook) records what to remove and starts the sentinel Job, `run`
 // (the Job) waits until no pod uses the CSI driver and then removes the
-// release, itself last, and `plan` shows what run would do.
+// release, itself last, `plan` shows what run would do, and
+// `prepare-upgrade` (the pre-upgrade and pre-rollback hook) deletes the
+// suspended, never-started Job so Helm creates it anew from the new chart.
 package main
 
 import (

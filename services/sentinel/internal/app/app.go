@@ -2,7 +2,8 @@
 // a few lines: it parses the configuration, builds the logger and the
 // Kubernetes clients, runs the subcommand and maps its outcome to the exit
 // code (0 done or stood down, 1 configuration or permanent API error, 2
-// timeout, 3 interrupted, 4 a delete refused by the API server).
+// timeout, 3 interrupted, 4 a delete refused by the API server, 5 the
+// sentinel Job kept by prepare-upgrade).
 package app
 
 import (
@@ -29,6 +30,7 @@ import (
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/lease"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/nodecheck"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/plan"
+	"github.com/meshcsi/meshcsi/services/sentinel/internal/preupgrade"
 	"github.com/meshcsi/meshcsi/services/sentinel/internal/run"
 )
 
@@ -47,6 +49,10 @@ const (
 	// policy or webhook); the removal stopped there and a Warning Event
 	// names the object and the API server's message.
 	ExitRefused = 4
+	// ExitKept: prepare-upgrade kept the sentinel Job (it has started, is
+	// not the release's, or changed while it was checked), so the upgrade
+	// must stop; final (the chart's hook fails at once, no retry).
+	ExitKept = 5
 )
 
 // Env is what the process gets from its surroundings.
@@ -86,6 +92,9 @@ func Main(ctx context.Context, env Env) int {
 	case errors.Is(err, run.ErrRefused):
 		log.Error("a delete was refused; the removal stopped", zap.Error(err))
 		return ExitRefused
+	case errors.Is(err, preupgrade.ErrKept):
+		log.Error("the sentinel Job was kept; the upgrade must stop", zap.Error(err))
+		return ExitKept
 	case interrupted(ctx):
 		log.Warn("interrupted before finishing; run again to continue", zap.String("command", cfg.Command), zap.Error(err))
 		return ExitInterrupted
@@ -124,6 +133,9 @@ func execute(ctx context.Context, cfg config.Config, env Env, log *zap.Logger) e
 		return out.Write(env.Stdout, cfg.Output)
 	case config.CmdHandoff:
 		_, err := handoff.Run(ctx, cfg, handoff.Deps{Clients: clients, Clock: clk, Logger: log})
+		return err
+	case config.CmdPrepareUpgrade:
+		_, err := preupgrade.Run(ctx, cfg, preupgrade.Deps{Batch: clients.Batch, Logger: log})
 		return err
 	}
 	tuneForRun(env.Getenv, log)

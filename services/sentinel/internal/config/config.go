@@ -21,6 +21,10 @@ const (
 	CmdRun     = "run"
 	CmdPlan    = "plan"
 	CmdHandoff = "handoff"
+	// CmdPrepareUpgrade is the chart's pre-upgrade and pre-rollback hook:
+	// it deletes the suspended, never-started sentinel Job, so Helm can
+	// create it anew with the new chart's pod template.
+	CmdPrepareUpgrade = "prepare-upgrade"
 )
 
 // Defaults that are not derived from other settings.
@@ -38,7 +42,7 @@ var ErrHelp = flag.ErrHelp
 
 // Config is everything a subcommand needs to know from its caller.
 type Config struct {
-	// Command is run, plan or handoff.
+	// Command is run, plan, handoff or prepare-upgrade.
 	Command string
 	// Kubeconfig is a kubeconfig path; empty means in-cluster.
 	Kubeconfig string
@@ -78,12 +82,15 @@ type Config struct {
 }
 
 // Usage is printed for -h and for a missing subcommand.
-const Usage = `usage: meshcsi-sentinel run|plan|handoff [flags]
+const Usage = `usage: meshcsi-sentinel run|plan|handoff|prepare-upgrade [flags]
 
-  run      wait until no pod uses the driver, then delete the release's objects
-  plan     print what run would delete and which pods block it now; deletes nothing
-  handoff  record the plan ConfigMap, raise the removal guard and resume the
-           suspended sentinel Job (pre-delete hook)
+  run              wait until no pod uses the driver, then delete the release's objects
+  plan             print what run would delete and which pods block it now; deletes nothing
+  handoff          record the plan ConfigMap, raise the removal guard and resume the
+                   suspended sentinel Job (pre-delete hook)
+  prepare-upgrade  delete the sentinel Job if it is suspended and has never started,
+                   so Helm creates it anew from the new chart (pre-upgrade and
+                   pre-rollback hook); a started Job is kept and the upgrade stops
 `
 
 // Parse reads args (without the program name) and falls back to getenv for
@@ -96,14 +103,14 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (Config,
 			return c, ErrHelp
 		}
 		_, _ = io.WriteString(stderr, Usage)
-		return c, fmt.Errorf("%w: missing subcommand (run, plan or handoff)", ErrInvalid)
+		return c, fmt.Errorf("%w: missing subcommand (run, plan, handoff or prepare-upgrade)", ErrInvalid)
 	}
 	c.Command = args[0]
 	switch c.Command {
-	case CmdRun, CmdPlan, CmdHandoff:
+	case CmdRun, CmdPlan, CmdHandoff, CmdPrepareUpgrade:
 	default:
 		_, _ = io.WriteString(stderr, Usage)
-		return c, fmt.Errorf("%w: unknown subcommand %q (want run, plan or handoff)", ErrInvalid, c.Command)
+		return c, fmt.Errorf("%w: unknown subcommand %q (want run, plan, handoff or prepare-upgrade)", ErrInvalid, c.Command)
 	}
 	fs := flag.NewFlagSet("meshcsi-sentinel "+c.Command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
