@@ -67,8 +67,24 @@ func Run(ctx context.Context, cfg config.Config, d Deps) (Result, error) {
 	}
 	// Every step is idempotent, so a transient API error (an API server
 	// restart, 429, 5xx) repeats the step.
+	//
+	// First the Job: without it no sentinel would remove the release, so
+	// the hand-off fails before it records a plan or raises the guard, and
+	// `helm uninstall` stops with nothing changed.
+	err := kube.Retry(ctx, d.Logger, "read the sentinel Job", func(ctx context.Context) error {
+		_, err := jobctl.Get(ctx, d.Clients.Batch, cfg.Namespace, cfg.JobName, cfg.Release)
+		return err
+	})
+	if errors.Is(err, jobctl.ErrNoJob) {
+		return res, fmt.Errorf("%w; an upgrade or rollback whose pre-upgrade hook deleted the never-run Job did not finish "+
+			"(Helm creates it anew): run `helm rollback %s -n %s` or the upgrade again, which creates it, then uninstall; "+
+			"nothing was changed", err, cfg.Release, cfg.Namespace)
+	}
+	if err != nil {
+		return res, err
+	}
 	var markerUID string
-	err := kube.Retry(ctx, d.Logger, "read the install marker", func(ctx context.Context) (err error) {
+	err = kube.Retry(ctx, d.Logger, "read the install marker", func(ctx context.Context) (err error) {
 		markerUID, err = readMarkerUID(ctx, d.Clients.Core, cfg)
 		return err
 	})

@@ -231,6 +231,32 @@ func TestHandoffWithoutJobOrGuard(t *testing.T) {
 	}
 }
 
+// No sentinel Job (an upgrade's pre-upgrade hook deleted the never-run Job
+// and the upgrade failed before Helm created it again): the hand-off fails
+// before it changes anything, so `helm uninstall` stops with the driver
+// serving, no plan recorded and the removal guard down, and its error says
+// how to get the Job back.
+func TestHandoffWithoutJobChangesNothing(t *testing.T) {
+	c := sentineltest.New(t)
+	c.AddRelease(t)
+	addGuard(t, c)
+	_, err := handoff.Run(context.Background(), cfg(), deps(c))
+	if !errors.Is(err, jobctl.ErrNoJob) {
+		t.Fatalf("Run() = %v, want ErrNoJob", err)
+	}
+	for _, want := range []string{"meshcsi-system/meshcsi-sentinel", "helm rollback", "nothing was changed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if n := countVerb(c, "create", "configmaps"); n != 0 {
+		t.Errorf("a plan was recorded (%d creates) although the hand-off cannot resume a sentinel", n)
+	}
+	if spec := guardSpec(t, c); spec != nil {
+		t.Errorf("the removal guard was raised (%v) although no sentinel will remove the driver", spec)
+	}
+}
+
 // A re-install's hook created the parameter with removing: false: the
 // hand-off sets it.
 func TestHandoffRaisesRenderedGuard(t *testing.T) {
