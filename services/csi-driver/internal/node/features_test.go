@@ -114,6 +114,49 @@ func TestSourceNamespaces(t *testing.T) {
 	}
 }
 
+// TestAccessRevokedUndoesEarlierPublish: the kubelet publishes again when it
+// does not know whether a publish worked (a lost reply). If the namespace has
+// lost access in between, PermissionDenied is final for the kubelet: it
+// forgets the volume and never unpublishes it, so a mount made by the first
+// call would be left in the pod's directory for good. The driver undoes its
+// own mount at that target before refusing; a refusal it may change its
+// mind about (cache not synced: Unavailable) leaves the mount alone.
+func TestAccessRevokedUndoesEarlierPublish(t *testing.T) {
+	nsCache := fakeNamespaces{labels: map[string]map[string]string{"team-a": {"team": "a"}}}
+	src := config.Source{Name: tc.Source, Dir: "/run/agent", NamespaceSelector: "team=a"}
+	f := newSourceFixture(t, src, nsCache, time.Second)
+	req := publishIn("team-a")
+	if _, err := f.svc.NodePublishVolume(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.fake.Mounts[req.TargetPath]); n != 1 {
+		t.Fatalf("%d mounts at the target after publish, want 1", n)
+	}
+
+	// Not synced: the kubelet retries, the mount stays.
+	f.svc.namespaces = fakeNamespaces{err: errors.New("not synced")}
+	_, err := f.svc.NodePublishVolume(context.Background(), req)
+	assertCode(t, err, codes.Unavailable, "team-a")
+	if n := len(f.fake.Mounts[req.TargetPath]); n != 1 {
+		t.Fatalf("%d mounts at the target after an Unavailable refusal, want 1", n)
+	}
+
+	// Access revoked: refused, and the earlier mount is gone.
+	nsCache.labels["team-a"] = map[string]string{"team": "b"}
+	f.svc.namespaces = nsCache
+	_, err = f.svc.NodePublishVolume(context.Background(), req)
+	assertCode(t, err, codes.PermissionDenied, `namespace "team-a"`)
+	if n := len(f.fake.Mounts[req.TargetPath]); n != 0 {
+		t.Fatalf("%d mounts left at the target after access was revoked, want 0", n)
+	}
+	if got := gauge(t, f.reg, "meshcsi_published_volumes", tc.Source); got != 0 {
+		t.Fatalf("published gauge = %v, want 0", got)
+	}
+	if f.logs.FilterMessage("undid an earlier publish: the namespace may no longer use the source").Len() != 1 {
+		t.Fatalf("no log line says the mount was undone: %v", f.logs.All())
+	}
+}
+
 func TestSocketWait(t *testing.T) {
 	dir, err := os.MkdirTemp("", "meshcsi-sw-")
 	if err != nil {

@@ -221,6 +221,9 @@ func (s *Service) NodePublishVolume(ctx context.Context, req *csi.NodePublishVol
 		return nil, toStatus(err)
 	}
 	if err := s.checkAccess(p.source, p.namespace); err != nil {
+		if errors.Is(err, errDenied) {
+			s.revoke(p)
+		}
 		return nil, toStatus(err)
 	}
 	if err := s.waitSocket(ctx, p.source); err != nil {
@@ -255,6 +258,37 @@ func (s *Service) NodePublishVolume(ctx context.Context, req *csi.NodePublishVol
 		zap.Duration("duration", s.now().Sub(start)),
 	)
 	return &csi.NodePublishVolumeResponse{}, nil
+}
+
+// revoke undoes a mount of ours at the target of a publish refused with
+// PermissionDenied. The kubelet publishes again when it does not know
+// whether a publish worked; if the namespace lost access in between, the
+// refusal is final for the kubelet, which then forgets the volume and never
+// unpublishes it: a mount made by the first call would stay in the pod's
+// directory for good. Only what Unpublish would remove is removed (nothing
+// foreign, nothing outside the target); a failure is logged, and the
+// refusal stands either way.
+func (s *Service) revoke(p publishRequest) {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	unlock := s.locks.lock(p.target)
+	defer unlock()
+	res, err := s.mounter.Unpublish(p.target)
+	if res.Delta != 0 {
+		s.metrics.AddPublished(res.Source, float64(res.Delta))
+	}
+	switch {
+	case err != nil && !errors.Is(err, mount.ErrNotEmpty):
+		s.countForeign("NodePublishVolume", err)
+		s.log.Warn("could not check the target of a refused publish for an earlier mount",
+			logfield.String("volume_id", p.volumeID), logfield.String("target_path", p.target),
+			zap.String("source", p.source), logfield.String("error", err.Error()))
+	case res.Unmounted > 0:
+		s.log.Warn("undid an earlier publish: the namespace may no longer use the source",
+			logfield.String("volume_id", p.volumeID), logfield.String("target_path", p.target),
+			logfield.String("namespace", p.namespace), zap.String("source", p.source),
+			zap.Int("unmounted", res.Unmounted))
+	}
 }
 
 // NodeUnpublishVolume implements csi.NodeServer. A missing or unmounted

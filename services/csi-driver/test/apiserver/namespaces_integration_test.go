@@ -340,8 +340,19 @@ func TestIntegrationNamespaceSelector(t *testing.T) {
 		denied(t, "on-unlabelled", selected, "team-on")
 		// What was mounted before stays mounted: the driver never
 		// unmounts on its own.
-		if on := published[0]; !mounted(on) {
+		on := published[0]
+		if !mounted(on) {
 			t.Errorf("%s, published while team-on was labelled, is gone", on)
+		}
+		// Unless that same target is published again (the kubelet's retry
+		// after a lost reply): refused, and the earlier mount is undone. A
+		// PermissionDenied is final for the kubelet, which then never
+		// unpublishes the volume: the mount would stay behind for good.
+		if err := publish(on, selected, "team-on"); status.Code(err) != codes.PermissionDenied {
+			t.Fatalf("publish of %s again after team-on lost its label: %v, want PermissionDenied", on, err)
+		}
+		if mounted(on) {
+			t.Errorf("%s is still mounted after a refused publish of the same target", on)
 		}
 	})
 
