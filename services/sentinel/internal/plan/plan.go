@@ -32,6 +32,8 @@ const (
 	ComponentSelf    = "sentinel"
 	ComponentHandoff = "handoff"
 	ComponentMarker  = "install-marker"
+	// ComponentUpgrade labels the pre-upgrade hook's objects (Helm's).
+	ComponentUpgrade = "upgrade"
 	// DataKey is the ConfigMap key holding the JSON plan.
 	DataKey = "plan.json"
 )
@@ -188,8 +190,8 @@ func Served(dc discovery.DiscoveryInterface, gvr schema.GroupVersionResource) (b
 }
 
 // Discover lists the release's objects of every kind, skipping optional
-// kinds whose API is not served and the hand-off hook's and install marker's
-// objects (Helm owns those). markerUID is recorded as given.
+// kinds whose API is not served and the hand-off's and pre-upgrade hooks'
+// and the install marker's objects (Helm owns those). markerUID is recorded as given.
 func Discover(ctx context.Context, meta metadata.Interface, dc discovery.DiscoveryInterface, r Release, markerUID string, now time.Time) (*Plan, error) {
 	p := &Plan{Release: r.Name, Namespace: r.Namespace, DriverName: r.DriverName, PartOf: r.PartOf, CreatedAt: now.UTC(), MarkerUID: markerUID}
 	for _, k := range Kinds {
@@ -211,7 +213,7 @@ func Discover(ctx context.Context, meta metadata.Interface, dc discovery.Discove
 				return nil
 			}
 			switch m.GetLabels()[LabelComponent] {
-			case ComponentHandoff, ComponentMarker:
+			case ComponentHandoff, ComponentUpgrade, ComponentMarker:
 				return nil
 			}
 			p.Objects = append(p.Objects, Object{

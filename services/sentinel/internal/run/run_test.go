@@ -210,6 +210,7 @@ func TestRunWaitsThenRemovesInOrder(t *testing.T) {
 		{"DaemonSet", "other-ns", "meshcsi-driver"}, {"ServiceAccount", sentineltest.NS, "meshcsi-2-driver"},
 		{"Service", sentineltest.NS, "other-driver-metrics"}, {"ClusterRole", "", "meshcsi-driver-elsewhere"},
 		{"ClusterRoleBinding", "", "unlabelled"}, {"ConfigMap", sentineltest.NS, "meshcsi-handoff"}, {"ConfigMap", sentineltest.NS, "meshcsi-install"},
+		{"ServiceAccount", sentineltest.NS, "meshcsi-upgrade"}, {"Role", sentineltest.NS, "meshcsi-upgrade"}, {"RoleBinding", sentineltest.NS, "meshcsi-upgrade"},
 	} {
 		k, _ := plan.KindByName(f.kind)
 		if !h.c.Exists(k, f.ns, f.name) {
