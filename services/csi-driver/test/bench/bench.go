@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -108,6 +109,13 @@ type Result struct {
 	ServerPublishMeanUs   float64 `json:"server_publish_mean_us"`
 	ServerUnpublishMeanUs float64 `json:"server_unpublish_mean_us"`
 	ExecToProbeMinMs      float64 `json:"exec_to_probe_min_ms"`
+	// DriverCPUPerPairUs is the driver process's user+system CPU time per
+	// pair in the sequential new-connection scenario (all its threads:
+	// gRPC, its own work, the mount system calls, the runtime's spinning);
+	// BareCPUPerPairUs is the bare server's over the same scenario (its
+	// no-op calls only: the floor's mount calls are made by the bench).
+	DriverCPUPerPairUs float64 `json:"driver_cpu_per_pair_us"`
+	BareCPUPerPairUs   float64 `json:"bare_cpu_per_pair_us"`
 	// BareExecToProbeP50Ms is the bare server\'s exec to first Probe.
 	BareExecToProbeP50Ms float64 `json:"bare_exec_to_probe_p50_ms"`
 	RSSPairs             int     `json:"rss_pairs"`
@@ -189,10 +197,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// The driver against its floor, pair by pair alternately, so that both
 	// see the same machine (it is shared: load moves every figure by tens
 	// of per cent between runs, but alike for both within one).
+	drvCPU, bareCPU := cpuTime(drv.cmd.Process.Pid), cpuTime(bare.cmd.Process.Pid)
 	seq, fl, err := e.compare(o.Pairs, false, "sequential")
 	if err != nil {
 		return nil, err
 	}
+	res.DriverCPUPerPairUs = us(cpuTime(drv.cmd.Process.Pid)-drvCPU) / float64(o.Pairs)
+	res.BareCPUPerPairUs = us(cpuTime(bare.cmd.Process.Pid)-bareCPU) / float64(o.Pairs)
 	res.Scenarios = append(res.Scenarios, seq)
 	res.FloorRPCP50, res.FloorBindP50, res.FloorUmountP50 = us(fl.rpc), us(fl.bind), us(fl.umount)
 	res.FloorPublishP50, res.FloorUnpublishP50 = us(fl.publish), us(fl.unpublish)
@@ -754,6 +765,29 @@ func (p *process) stop() error {
 	return p.err
 }
 
+// cpuTime is the user+system CPU time process pid has used, all threads
+// (/proc/<pid>/stat, in the kernel's USER_HZ ticks of 10 ms: the scenarios
+// run long enough for that); 0 if it cannot be read.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which ends with the last ')':
+	// state is the first, utime the 12th and stime the 13th.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const userHZ = 100
+	return time.Duration(ut+st) * time.Second / userHZ
+}
+
 func rssMiB(pid int, field string) (float64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
@@ -807,6 +841,8 @@ func print(w io.Writer, r *Result) {
 	seq, one := r.Scenarios[0], r.Scenarios[1]
 	fmt.Fprintf(w, "new connection per call: publish p50 / floor %.2f, unpublish p50 / floor %.2f; sequential pairs/s %.0f / floor %.0f = %.2f (target >= 0.9)\n",
 		r.PublishVsFloor, r.UnpublishVsFloor, seq.PairsPerSec, r.FloorPairsPerSec, r.PairsPerSecVsFloor)
+	fmt.Fprintf(w, "CPU per sequential pair on new connections (user+system, all threads): driver %.0f µs, bare server %.0f µs (its no-op calls only)\n",
+		r.DriverCPUPerPairUs, r.BareCPUPerPairUs)
 	fmt.Fprintf(w, "one connection: publish p50 %.0f µs / floor %.0f µs = %.2f, unpublish p50 %.0f µs / floor %.0f µs = %.2f (target <= 1.3; floor no-op round trip %.0f µs); pairs/s %.0f, floor %.0f\n",
 		one.PublishP50, r.FloorOneConnPublishP50, r.OneConnPublishVsFloor, one.UnpublishP50, r.FloorOneConnUnpublishP50, r.OneConnUnpublishVsFloor, r.FloorOneConnRPCP50,
 		one.PairsPerSec, r.FloorOneConnPairsPerSec)
