@@ -17,8 +17,8 @@ chart-lint: $(HELM) ## helm lint --strict the chart (defaults and OpenShift mode
 	$(HELM) lint $(CHART_DIR) --strict --kube-version 1.33.13 --set openshift.enabled=true
 	$(HELM) lint $(CHART_DIR) --strict --kube-version 1.30.0
 
-test-chart: deps kube-binaries $(HELM) ## Chart tests: rendered objects, schema rejections, rules, dashboard, API validation.
-	cd $(ROOT)/e2e && MESHCSI_HELM=$(HELM) $(GO) test -tags chart -count=1 ./chart/
+test-chart: deps kube-binaries $(HELM) build-sentinel ## Chart tests: rendered objects, schema rejections, rules, dashboard, API validation.
+	cd $(ROOT)/e2e && MESHCSI_HELM=$(HELM) MESHCSI_SENTINEL_BIN=$(SENTINEL_BIN) $(GO) test -tags chart -count=1 ./chart/
 	@echo ">> OpenShift SCC admission of the rendered chart (e2e/openshift, outside go.work)"
 	cd $(ROOT)/e2e/openshift && GOWORK=off $(GO) vet ./... && \
 	  GOWORK=off MESHCSI_HELM=$(HELM) $(GO) test -count=1 ./...

@@ -168,19 +168,22 @@ func TestHandoffFailureLeavesEverything(t *testing.T) {
 	}
 
 	// helm rollback makes the release deployed again (helm upgrade refuses a
-	// release in "uninstalling"), with the same objects.
+	// release in "uninstalling"), with the same objects. --no-hooks: the
+	// pre-rollback and pre-upgrade hook Job cannot run here (no scheduler;
+	// TestUpgradeChangingSentinelPod runs its command), and the sentinel's
+	// pod does not change, so its Job stays.
 	if _, err := hk.Run(c, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values"); err == nil {
 		t.Error("helm upgrade accepted a release in status uninstalling: docs/chart.md says it refuses, update it")
 	} else {
 		t.Logf("helm upgrade of a release in status uninstalling: %v", err)
 	}
-	if _, err := hk.Run(c, "rollback", release, "1", "--namespace", namespace); err != nil {
+	if _, err := hk.Run(c, "rollback", release, "1", "--namespace", namespace, "--no-hooks"); err != nil {
 		t.Fatal(err)
 	}
 	if st := releaseStatus(t, c, hk.Run); st != "deployed" {
 		t.Errorf("after helm rollback: release status %q, want deployed", st)
 	}
-	if _, err := hk.Run(c, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values",
+	if _, err := hk.Run(c, "upgrade", release, chartDir(t), "--namespace", namespace, "--reuse-values", "--no-hooks",
 		"--set", "sentinel.handoffDeadlineSeconds=45"); err != nil {
 		t.Errorf("helm upgrade after the rollback: %v", err)
 	}

@@ -35,6 +35,8 @@ func TestServiceAccountAnnotations(t *testing.T) {
 		{"meshcsi-sentinel", merged(keep, sentinelWant)},
 		// Not kept: Helm deletes it after the pre-delete hook has run.
 		{"meshcsi-handoff", sentinelWant},
+		// A hook of its own: Helm deletes it once the pre-upgrade hooks ran.
+		{"meshcsi-upgrade", merged(upgradeHook, sentinelWant)},
 	} {
 		var sa corev1.ServiceAccount
 		o := objs.Get("ServiceAccount", tc.name)
@@ -50,11 +52,18 @@ func TestServiceAccountAnnotations(t *testing.T) {
 	}
 	// The defaults add nothing.
 	objs = render(t, h, nil)
-	for name, want := range map[string]map[string]string{"meshcsi-sentinel": keep, "meshcsi-handoff": nil} {
+	for name, want := range map[string]map[string]string{"meshcsi-sentinel": keep, "meshcsi-handoff": nil, "meshcsi-upgrade": upgradeHook} {
 		if got := objs.Get("ServiceAccount", name).GetAnnotations(); !maps.Equal(got, want) {
 			t.Errorf("defaults: ServiceAccount %s annotations %v, want %v", name, got, want)
 		}
 	}
+}
+
+// upgradeHook is what the pre-upgrade hook's account carries as a hook
+// (weight below the hook Job's, so it exists first).
+var upgradeHook = map[string]string{
+	"helm.sh/hook": "pre-upgrade,pre-rollback", "helm.sh/hook-weight": "-5",
+	"helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded",
 }
 
 func merged(a, b map[string]string) map[string]string {

@@ -87,7 +87,7 @@ func TestEveryObject(t *testing.T) {
 				"app.kubernetes.io/managed-by": "Helm",
 				"meshcsi.io/driver-name":       driverName(set),
 			}
-			components := []string{"driver", "sentinel", "handoff", "monitoring", "install-marker", "guard"}
+			components := []string{"driver", "sentinel", "handoff", "upgrade", "monitoring", "install-marker", "guard"}
 			var kept []string
 			for _, o := range objs {
 				for k, v := range wantLabels {

@@ -190,7 +190,10 @@ func TestUpgradeGuards(t *testing.T) {
 		{"nothing guarded", []string{"driver.podAnnotations.example\\.com/x=y", "namespace.create=true"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"upgrade", release, chartDir(t), "--namespace", namespace}
+			// --no-hooks: the pre-upgrade hook's Job cannot run here (no
+			// scheduler or kubelet; TestUpgradeChangingSentinelPod runs its
+			// command); the guards fail the rendering, before any hook.
+			args := []string{"upgrade", release, chartDir(t), "--namespace", namespace, "--no-hooks"}
 			for _, s := range tc.set {
 				args = append(args, "--set", s)
 			}

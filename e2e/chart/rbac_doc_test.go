@@ -12,9 +12,11 @@ import (
 	"github.com/meshcsi/meshcsi/e2e/manifest"
 )
 
-// TestSentinelRBACMatchesItsDoc: the chart grants the hand-off and the
-// sentinel (each its own account) exactly the rules docs/sentinel.md documents (and the sentinel's
-// integration tests run under), for the default and an overridden fullname.
+// TestSentinelRBACMatchesItsDoc: the chart grants the hand-off, the
+// sentinel and the pre-upgrade hook (each its own account) exactly the rules
+// docs/sentinel.md documents (and the sentinel's integration tests run
+// under), for the default and an overridden fullname; the pre-upgrade hook
+// has a Role and no ClusterRole.
 func TestSentinelRBACMatchesItsDoc(t *testing.T) {
 	block := docRBACBlock(t)
 	h := newHelm(t)
@@ -27,7 +29,12 @@ func TestSentinelRBACMatchesItsDoc(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := render(t, h, set)
-		for _, kn := range [][2]string{{"ClusterRole", "-sentinel"}, {"Role", "-sentinel"}, {"ClusterRole", "-handoff"}, {"Role", "-handoff"}} {
+		for _, set := range []manifest.Set{want, got} {
+			if set.Get("ClusterRole", fn+"-upgrade") != nil || set.Get("ClusterRoleBinding", fn+"-upgrade") != nil {
+				t.Errorf("a ClusterRole or ClusterRoleBinding %s-upgrade exists (doc or chart): the pre-upgrade hook's rights end at its namespace", fn)
+			}
+		}
+		for _, kn := range [][2]string{{"ClusterRole", "-sentinel"}, {"Role", "-sentinel"}, {"ClusterRole", "-handoff"}, {"Role", "-handoff"}, {"Role", "-upgrade"}} {
 			kind, name := kn[0], fn+kn[1]
 			w, g := want.Get(kind, name), got.Get(kind, name)
 			if w == nil || g == nil {

@@ -112,6 +112,10 @@ global.imageRegistry when that is set. Call with
 {{- printf "%s-handoff" (include "meshcsi.fullname" .) -}}
 {{- end -}}
 
+{{- define "meshcsi.upgrade.name" -}}
+{{- printf "%s-upgrade" (include "meshcsi.fullname" .) -}}
+{{- end -}}
+
 {{/*
 The default source: defaultSource, or the only source when there is one.
 Fails when defaultSource names no configured source.

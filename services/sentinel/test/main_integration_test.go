@@ -109,6 +109,7 @@ type release struct {
 	name, ns, driver string
 	kubeconfig       string // impersonates the sentinel's ServiceAccount
 	handoffConfig    string // impersonates the hand-off's ServiceAccount
+	upgradeConfig    string // impersonates the pre-upgrade hook's ServiceAccount
 }
 
 func labels(r *release, component string) map[string]string {
@@ -170,17 +171,25 @@ func install(t *testing.T, name, driver string) *release {
 	applySentinelRBAC(t, r)
 	r.kubeconfig = impersonatingKubeconfig(t, "system:serviceaccount:"+r.ns+":"+f+"-sentinel")
 	r.handoffConfig = impersonatingKubeconfig(t, "system:serviceaccount:"+r.ns+":"+f+"-handoff")
-	// The sentinel Job, created suspended as the chart does (the hand-off
-	// resumes it; its pod is never scheduled here: no scheduler runs).
+	r.upgradeConfig = impersonatingKubeconfig(t, "system:serviceaccount:"+r.ns+":"+f+"-upgrade")
+	createSentinelJob(t, r)
+	return r
+}
+
+// createSentinelJob creates the sentinel Job suspended, as the chart does
+// (the hand-off resumes it; its pod is never scheduled here: no scheduler
+// runs).
+func createSentinelJob(t *testing.T, r *release) *batchv1.Job {
+	t.Helper()
 	suspend, manual := true, true
 	jobSel := map[string]string{"app.kubernetes.io/instance": r.name, "app.kubernetes.io/component": "sentinel"}
-	_, err = admin.BatchV1().Jobs(r.ns).Create(ctx, &batchv1.Job{ObjectMeta: meta(r, f+"-sentinel", "sentinel", true),
+	job, err := admin.BatchV1().Jobs(r.ns).Create(context.Background(), &batchv1.Job{ObjectMeta: meta(r, r.name+"-sentinel", "sentinel", true),
 		Spec: batchv1.JobSpec{Suspend: &suspend, ManualSelector: &manual, Selector: &metav1.LabelSelector{MatchLabels: jobSel},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: jobSel},
-				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: f + "-sentinel",
+				Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, ServiceAccountName: r.name + "-sentinel",
 					Containers: []corev1.Container{{Name: "sentinel", Image: "meshcsi/sentinel:test", Args: []string{"run"}}}}}}}, metav1.CreateOptions{})
 	must(t, err)
-	return r
+	return job
 }
 
 func installMarker(t *testing.T, r *release) {
@@ -191,11 +200,11 @@ func installMarker(t *testing.T, r *release) {
 	must(t, err)
 }
 
-// applySentinelRBAC creates the ClusterRole and Role of docs/sentinel.md
-// (the YAML block between the rbac markers) and binds them.
-func applySentinelRBAC(t *testing.T, r *release) {
+// rbacBlock returns the documents of the YAML block between the rbac markers
+// of docs/sentinel.md, for r: the hand-off's ClusterRole and Role, the
+// sentinel's ClusterRole and Role, the pre-upgrade hook's Role.
+func rbacBlock(t *testing.T, r *release) []string {
 	t.Helper()
-	ctx := context.Background()
 	doc, err := os.ReadFile("../../../docs/sentinel.md")
 	must(t, err)
 	block := regexp.MustCompile("(?s)<!-- rbac:begin -->\\s*```yaml\\n(.*?)```\\s*<!-- rbac:end -->").FindSubmatch(doc)
@@ -204,9 +213,59 @@ func applySentinelRBAC(t *testing.T, r *release) {
 	}
 	text := strings.NewReplacer("{{fullname}}", r.name, "{{namespace}}", r.ns, "{{driverName}}", r.driver).Replace(string(block[1]))
 	parts := strings.Split(text, "\n---\n")
-	if len(parts) != 4 {
-		t.Fatalf("rbac block has %d documents, want ClusterRole and Role of the hand-off, then of the sentinel", len(parts))
+	if len(parts) != 5 {
+		t.Fatalf("rbac block has %d documents, want ClusterRole and Role of the hand-off, then of the sentinel, then the pre-upgrade hook's Role", len(parts))
 	}
+	return parts
+}
+
+func noWildcard(t *testing.T, rules []rbacv1.PolicyRule) {
+	t.Helper()
+	for _, rule := range rules {
+		for _, s := range append(append(rule.Verbs, rule.Resources...), rule.APIGroups...) {
+			if s == "*" {
+				t.Fatalf("wildcard in documented RBAC: %+v", rule)
+			}
+		}
+	}
+}
+
+// applyUpgradeRBAC creates the pre-upgrade hook's Role of docs/sentinel.md
+// and binds it to <release>-upgrade, as Helm does for the hook (and deletes
+// both when the hook has run: the caller's cleanup).
+func applyUpgradeRBAC(t *testing.T, r *release) {
+	t.Helper()
+	ctx := context.Background()
+	var role rbacv1.Role
+	must(t, yaml.UnmarshalStrict([]byte(rbacBlock(t, r)[4]), &role))
+	name := r.name + "-upgrade"
+	if role.Name != name {
+		t.Fatalf("rbac block: Role %q, want %q", role.Name, name)
+	}
+	noWildcard(t, role.Rules)
+	role.ObjectMeta = meta(r, name, "upgrade", true)
+	delete(role.Annotations, "helm.sh/resource-policy")
+	_, err := admin.RbacV1().Roles(r.ns).Create(ctx, &role, metav1.CreateOptions{})
+	must(t, err)
+	rb := &rbacv1.RoleBinding{ObjectMeta: role.ObjectMeta,
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: r.ns}}}
+	_, err = admin.RbacV1().RoleBindings(r.ns).Create(ctx, rb, metav1.CreateOptions{})
+	must(t, err)
+	t.Cleanup(func() {
+		_ = admin.RbacV1().RoleBindings(r.ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+		_ = admin.RbacV1().Roles(r.ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+}
+
+// applySentinelRBAC creates the ClusterRoles and Roles of the hand-off and
+// the sentinel of docs/sentinel.md (the YAML block between the rbac markers)
+// and binds them.
+func applySentinelRBAC(t *testing.T, r *release) {
+	t.Helper()
+	ctx := context.Background()
+	parts := rbacBlock(t, r)
+	var err error
 	for i, account := range []string{"handoff", "sentinel"} {
 		var cr rbacv1.ClusterRole
 		var role rbacv1.Role
@@ -216,15 +275,8 @@ func applySentinelRBAC(t *testing.T, r *release) {
 		if cr.Name != name || role.Name != name {
 			t.Fatalf("rbac block: ClusterRole %q and Role %q, want %q", cr.Name, role.Name, name)
 		}
-		for _, rules := range [][]rbacv1.PolicyRule{cr.Rules, role.Rules} {
-			for _, rule := range rules {
-				for _, s := range append(append(rule.Verbs, rule.Resources...), rule.APIGroups...) {
-					if s == "*" {
-						t.Fatalf("wildcard in documented RBAC: %+v", rule)
-					}
-				}
-			}
-		}
+		noWildcard(t, cr.Rules)
+		noWildcard(t, role.Rules)
 		cr.ObjectMeta = meta(r, name, account, false)
 		role.ObjectMeta = meta(r, name, account, true)
 		_, err = admin.RbacV1().ClusterRoles().Create(ctx, &cr, metav1.CreateOptions{})
@@ -316,8 +368,11 @@ type proc struct {
 func start(t *testing.T, r *release, args ...string) *proc {
 	t.Helper()
 	kubeconfig := r.kubeconfig
-	if args[0] == "handoff" {
+	switch args[0] {
+	case "handoff":
 		kubeconfig = r.handoffConfig
+	case "prepare-upgrade":
+		kubeconfig = r.upgradeConfig
 	}
 	full := append([]string{args[0], "--kubeconfig", kubeconfig, "--namespace", r.ns, "--release", r.name,
 		"--driver-name", r.driver, "--report-interval", "1s", "--log-format", "json"}, args[1:]...)
