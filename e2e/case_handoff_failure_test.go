@@ -16,6 +16,7 @@ import (
 
 	"github.com/meshcsi/meshcsi/e2e/env"
 	"github.com/meshcsi/meshcsi/e2e/helm"
+	"github.com/meshcsi/meshcsi/e2e/images"
 )
 
 // caseHandoffFailure: a release whose sentinel image cannot be pulled on
@@ -23,8 +24,9 @@ import (
 // Helm deletes anything: the release's driver keeps serving (same pod,
 // ready), the hand-off's pod is gone, and the pull failure is in the pod's
 // Events. The documented recovery (docs/chart.md, "If the hand-off fails")
-// then works: helm rollback, delete the suspended sentinel Job, upgrade to
-// a pullable image. Then a hand-off that runs and fails (refused by the API
+// then works: helm rollback --no-hooks (its pre-rollback hook would need the
+// same unpullable image), helm upgrade to a pullable image (its pre-upgrade
+// hook replaces the never-started sentinel Job, which now has the new pod). Then a hand-off that runs and fails (refused by the API
 // server): helm prints its log, each pod's termination message holds the
 // error; after a rollback the uninstall succeeds and the sentinel removes
 // everything. A release of its own (name, namespace, driver name), so it
@@ -128,21 +130,12 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 		t.Errorf("a plan was recorded (get: %v)", err)
 	}
 
-	// The recovery of docs/chart.md: rollback, new image, uninstall.
-	if _, err := suite.Helm.Run(ctx, "rollback", rel, "1", "--namespace", ns); err != nil {
+	// The recovery of docs/chart.md: rollback without hooks (the
+	// pre-rollback hook runs the same unpullable image; the rollback to the
+	// same revision changes no pod), new image, uninstall.
+	if _, err := suite.Helm.Run(ctx, "rollback", rel, "1", "--namespace", ns, "--no-hooks"); err != nil {
 		t.Fatal(err)
 	}
-	uid := sj.UID
-	if err := k.BatchV1().Jobs(ns).Delete(ctx, sj.Name, metav1.DeleteOptions{
-		Preconditions:     &metav1.Preconditions{UID: &uid},
-		PropagationPolicy: ptr(metav1.DeletePropagationBackground),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	poll(t, ctx, time.Minute, "the suspended sentinel Job deleted", func(ctx context.Context) error {
-		_, err := k.BatchV1().Jobs(ns).Get(ctx, sj.Name, metav1.GetOptions{})
-		return gone("the sentinel Job", err)
-	})
 	// The install's values with a pullable sentinel image (not
 	// --reuse-values: it would carry sources.spire-agent=null into the
 	// schema check, which refuses it).
@@ -151,6 +144,16 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	upgrade := append([]string{"upgrade", rel, suite.ChartDir, "--namespace", ns, "--wait", "--timeout", "3m"}, helm.SetArgs(values)...)
 	if _, err := suite.Helm.Run(ctx, upgrade...); err != nil {
 		t.Fatal(err)
+	}
+	// Its pre-upgrade hook replaced the never-started Job: Helm created it
+	// again, suspended, with the pullable image.
+	nj, err := k.BatchV1().Jobs(ns).Get(ctx, rel+"-sentinel", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img := nj.Spec.Template.Spec.Containers[0].Image; nj.UID == sj.UID || img != images.Sentinel.Ref(env.ImageTag) || nj.Spec.Suspend == nil || !*nj.Spec.Suspend {
+		t.Fatalf("sentinel Job after the upgrade: uid %s (was %s), image %s, suspend %v; want a new suspended Job with %s",
+			nj.UID, sj.UID, img, nj.Spec.Suspend, images.Sentinel.Ref(env.ImageTag))
 	}
 
 	// A hand-off that runs and fails: its RoleBinding deleted behind

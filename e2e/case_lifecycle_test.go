@@ -52,7 +52,7 @@ const (
 	// the oldest deleted) every churnInterval.
 	churnKeep     = 3
 	churnInterval = time.Second
-	// nextTag is the second driver image's tag and version.
+	// nextTag is the second driver and sentinel images' tag and version.
 	nextTag = "e2e-next"
 )
 
@@ -282,14 +282,18 @@ func driverVersion(t *testing.T, ctx context.Context) (string, string) {
 	return "", ""
 }
 
-// caseUpgrade: helm upgrade to a new driver image and helm rollback, with
-// the workloads running and the churn going on.
+// caseUpgrade: helm upgrade to new driver and sentinel images and helm
+// rollback, with the workloads running and the churn going on. The new
+// sentinel image changes the pod of the pre-created, suspended sentinel Job,
+// which Kubernetes never changes: the chart's pre-upgrade (pre-rollback)
+// hook Job runs on the node and deletes it, and Helm creates it anew,
+// suspended, with the new image.
 func caseUpgrade(t *testing.T, ctx context.Context) {
 	began := time.Now()
-	if err := suite.BuildDriverImage(ctx, t.TempDir(), nextTag, nextTag); err != nil {
+	if err := suite.BuildImages(ctx, t.TempDir(), nextTag, nextTag, images.Driver, images.Sentinel); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("driver image %s built and imported in %s", images.Driver.Ref(nextTag), time.Since(began).Round(100*time.Millisecond))
+	t.Logf("driver and sentinel images %s, %s built and imported in %s", images.Driver.Ref(nextTag), images.Sentinel.Ref(nextTag), time.Since(began).Round(100*time.Millisecond))
 	l := startLifecycle(t, ctx, "12")
 	ds, err := suite.Kube.Kube.AppsV1().DaemonSets(namespace).Get(ctx, release+"-driver", metav1.GetOptions{})
 	if err != nil {
@@ -299,15 +303,22 @@ func caseUpgrade(t *testing.T, ctx context.Context) {
 		t.Logf("DaemonSet updateStrategy %s, maxUnavailable %v, maxSurge %v", ds.Spec.UpdateStrategy.Type, ru.MaxUnavailable, ru.MaxSurge)
 	}
 
+	jobs := suite.Kube.Kube.BatchV1().Jobs(namespace)
+	before, err := jobs.Get(ctx, release+"-sentinel", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range []struct {
 		what                   string
 		run                    func() (string, error)
 		wantImage, wantVersion string
+		wantSentinel           string
 	}{
 		{"helm upgrade to " + nextTag, func() (string, error) {
-			return suite.Upgrade(ctx, release, namespace, map[string]string{"driver.image.tag": nextTag})
-		}, images.Driver.Ref(nextTag), nextTag},
-		{"helm rollback", func() (string, error) { return suite.Rollback(ctx, release, namespace) }, images.Driver.Ref(env.ImageTag), env.ImageTag},
+			return suite.Upgrade(ctx, release, namespace, map[string]string{"driver.image.tag": nextTag, "sentinel.image.tag": nextTag})
+		}, images.Driver.Ref(nextTag), nextTag, images.Sentinel.Ref(nextTag)},
+		{"helm rollback", func() (string, error) { return suite.Rollback(ctx, release, namespace) },
+			images.Driver.Ref(env.ImageTag), env.ImageTag, images.Sentinel.Ref(env.ImageTag)},
 	} {
 		start := time.Now()
 		if out, err := step.run(); err != nil {
@@ -317,6 +328,25 @@ func caseUpgrade(t *testing.T, ctx context.Context) {
 		t.Logf("%s: done in %s; the driver runs %s (version %s)", step.what, time.Since(start).Round(100*time.Millisecond), img, version)
 		if img != step.wantImage || version != step.wantVersion {
 			t.Fatalf("after %s the driver runs %s version %s, want %s version %s", step.what, img, version, step.wantImage, step.wantVersion)
+		}
+		// The hook replaced the never-started sentinel Job: a new one,
+		// suspended, with the new pod; the hook's Job and account are gone
+		// (hook-succeeded).
+		sj, err := jobs.Get(ctx, release+"-sentinel", metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("after %s: the sentinel Job: %v", step.what, err)
+		}
+		if got := sj.Spec.Template.Spec.Containers[0].Image; got != step.wantSentinel || sj.UID == before.UID || sj.Spec.Suspend == nil || !*sj.Spec.Suspend {
+			t.Fatalf("after %s the sentinel Job has image %s, uid %s (was %s), suspend %v; want a new suspended Job with %s",
+				step.what, got, sj.UID, before.UID, sj.Spec.Suspend, step.wantSentinel)
+		}
+		t.Logf("%s: the sentinel Job was re-created (uid %s -> %s), suspended, with %s", step.what, before.UID, sj.UID, step.wantSentinel)
+		before = sj
+		if _, err := jobs.Get(ctx, release+"-upgrade", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("after %s the pre-upgrade hook Job is still there: %v", step.what, err)
+		}
+		if _, err := suite.Kube.Kube.CoreV1().ServiceAccounts(namespace).Get(ctx, release+"-upgrade", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("after %s the pre-upgrade hook's ServiceAccount is still there: %v", step.what, err)
 		}
 		if err := suite.WaitPings(ctx, workloads, l.pods, time.Now(), time.Minute); err != nil {
 			t.Errorf("after %s: %v", step.what, err)

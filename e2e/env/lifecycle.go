@@ -440,11 +440,11 @@ func (e *Env) DriverContainer(ctx context.Context, namespace, release string) (*
 	return nil, corev1.ContainerStatus{}, fmt.Errorf("driver pod %s has no driver container status", p.Name)
 }
 
-// BuildDriverImage builds the driver image meshcsi/driver:<tag> with version
-// stamped into the binary (under dir) and imports it into the node: a new
-// driver image to upgrade to.
-func (e *Env) BuildDriverImage(ctx context.Context, dir, tag, version string) error {
-	archives, err := images.Build(ctx, e.Root, dir, tag, version, images.Driver)
+// BuildImages builds the images meshcsi/<image>:<tag> with version stamped
+// into the binaries (under dir) and imports them into the node: new images
+// to upgrade to.
+func (e *Env) BuildImages(ctx context.Context, dir, tag, version string, imgs ...images.Image) error {
+	archives, err := images.Build(ctx, e.Root, dir, tag, version, imgs...)
 	if err != nil {
 		return err
 	}
