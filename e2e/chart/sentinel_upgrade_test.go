@@ -159,8 +159,12 @@ func TestUpgradeChangingSentinelPod(t *testing.T) {
 	}
 	hk := *newHelm(t)
 	hk.Kubeconfig = cluster.Kubeconfig()
-	if out, err := hk.Run(c, "install", release, chartDir(t), "--namespace", namespace); err != nil {
+	out, err := hk.Run(c, "install", release, chartDir(t), "--namespace", namespace)
+	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
+	}
+	if want := "first run the hook Job " + release + "-upgrade (same\ndeadline; give them --timeout 300s or more)"; !strings.Contains(out, want) {
+		t.Errorf("NOTES lack %q:\n%s", want, out)
 	}
 	jobs := kc.Kube.BatchV1().Jobs(namespace)
 	const oldImage, newImage = "meshcsi/sentinel:0.1.0", "meshcsi/sentinel:0.2.0-next"
@@ -169,7 +173,7 @@ func TestUpgradeChangingSentinelPod(t *testing.T) {
 
 	// Without the hook, as before it existed: helm fails on the Job.
 	upgrade := append([]string{"upgrade", release, chartDir(t), "--namespace", namespace, "--no-hooks"}, helm.SetArgs(next)...)
-	_, err := hk.Run(c, upgrade...)
+	_, err = hk.Run(c, upgrade...)
 	if err == nil || !strings.Contains(err.Error(), `cannot patch "`+release+`-sentinel" with kind Job`) || !strings.Contains(err.Error(), "field is immutable") {
 		t.Fatalf("helm upgrade changing the sentinel's image without the hook: %v, want field is immutable on the Job", err)
 	}
