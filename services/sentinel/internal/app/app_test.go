@@ -21,6 +21,7 @@ func TestExitCodes(t *testing.T) {
 		{"help", []string{"--help"}, nil, ExitOK, "usage"},
 		{"bad flag", []string{"run", "--timeout", "x"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "--timeout"},
 		{"no cluster", []string{"plan"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "no kubernetes configuration"},
+		{"prepare-upgrade, no cluster", []string{"prepare-upgrade"}, map[string]string{"POD_NAMESPACE": "ns", "MESHCSI_RELEASE": "r"}, ExitError, "no kubernetes configuration"},
 	}
 	// "no cluster" must not depend on where the test runs: client-go reads
 	// the in-cluster settings from the process environment.

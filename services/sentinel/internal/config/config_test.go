@@ -23,6 +23,11 @@ func TestParseDefaultsAndEnv(t *testing.T) {
 	if c != want {
 		t.Fatalf("Parse() = %+v\nwant %+v", c, want)
 	}
+	// The pre-upgrade hook's subcommand takes the same flags.
+	c, err = Parse([]string{"prepare-upgrade", "--namespace=ns", "--release=r", "--job-name=r-sentinel"}, env(nil), &bytes.Buffer{})
+	if err != nil || c.Command != CmdPrepareUpgrade || c.JobName != "r-sentinel" {
+		t.Fatalf("Parse(prepare-upgrade) = %+v, %v", c, err)
+	}
 	// A flag beats its environment variable.
 	c, err = Parse([]string{"plan", "--namespace=ns", "--release=r", "--timeout=1s", "-o", "json"}, env(map[string]string{"POD_NAMESPACE": "other", "MESHCSI_TIMEOUT": "5m"}), &bytes.Buffer{})
 	if err != nil || c.Namespace != "ns" || c.Timeout != time.Second || c.Output != "json" {
