@@ -314,7 +314,7 @@ func (p prepareUpgradeHook) run(set map[string]string) (int, string) {
 		t.Fatal(err)
 	}
 	ctr := job.Spec.Template.Spec.Containers[0]
-	cmd := exec.CommandContext(p.c, p.bin, append(slices.Clone(ctr.Args), "--kubeconfig", path)...) //nolint:gosec // the sentinel binary with the chart's arguments
+	cmd := exec.CommandContext(p.c, p.bin, append(slices.Clone(ctr.Args), "--kubeconfig", path)...)
 	cmd.Env = []string{"HOME=" + t.TempDir()}
 	for _, e := range ctr.Env {
 		if e.ValueFrom == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/openshift/apiserver-library-go/pkg/securitycontextconstraints/sccdefaults"
 	"github.com/openshift/apiserver-library-go/pkg/securitycontextconstraints/sccmatching"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -211,5 +212,19 @@ func TestRestrictedV2AdmitsAWorkloadWithTheVolume(t *testing.T) {
 	errs := admit(t, old, workload())
 	if len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), "csi volumes are not allowed") {
 		t.Fatalf("an SCC without csi volumes: %v, want \"csi volumes are not allowed\"", errs.ToAggregate())
+	}
+}
+
+// TestRestrictedV2AdmitsTheSentinelJobs: the hand-off hook, the sentinel and
+// the pre-upgrade hook run under OpenShift's restricted-v2 (no SCC of the
+// chart, no fixed UID), as every pod of the chart but the driver's.
+func TestRestrictedV2AdmitsTheSentinelJobs(t *testing.T) {
+	objs := render(t)
+	for _, name := range []string{"meshcsi-handoff", "meshcsi-sentinel", "meshcsi-upgrade"} {
+		job := decode[batchv1.Job](t, objs, "Job/"+name)
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name + "-x", Namespace: job.Namespace}, Spec: job.Spec.Template.Spec}
+		if errs := admit(t, restrictedV2(), pod); len(errs) > 0 {
+			t.Errorf("restricted-v2 does not admit the pod of Job %s:\n%v", name, errs.ToAggregate())
+		}
 	}
 }
