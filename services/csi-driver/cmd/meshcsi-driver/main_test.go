@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -105,5 +107,31 @@ func TestSIGTERMExitsZeroAndRemovesSockets(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "shutting down") {
 		t.Fatalf("no shutdown log: %s", stderr.String())
+	}
+}
+
+func TestTuneRuntime(t *testing.T) {
+	procs, gc := runtime.GOMAXPROCS(0), debug.SetGCPercent(100)
+	t.Cleanup(func() { runtime.GOMAXPROCS(procs); debug.SetGCPercent(gc) })
+
+	runtime.GOMAXPROCS(2)
+	tuneRuntime(func(string) string { return "" })
+	if got := runtime.GOMAXPROCS(0); got != maxProcs {
+		t.Errorf("GOMAXPROCS = %d, want the driver's %d", got, maxProcs)
+	}
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GC percent = %d, want the driver's %d", got, gcPercent)
+	}
+
+	// Set in the environment: the runtime already applied them; the driver
+	// leaves them.
+	runtime.GOMAXPROCS(2)
+	env := map[string]string{"GOGC": "100", "GOMAXPROCS": "2"}
+	tuneRuntime(func(k string) string { return env[k] })
+	if got := runtime.GOMAXPROCS(0); got != 2 {
+		t.Errorf("GOMAXPROCS = %d with GOMAXPROCS=2 set, want 2", got)
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent = %d with GOGC=100 set, want 100", got)
 	}
 }
