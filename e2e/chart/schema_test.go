@@ -37,6 +37,9 @@ func TestSchemaRejects(t *testing.T) {
 		{"long fullname", map[string]string{"fullnameOverride": strings.Repeat("a", 41)}, "fullnameOverride"},
 		{"bad profile", map[string]string{"openshift.csiEphemeralVolumeProfile": "open"}, "csiEphemeralVolumeProfile"},
 		{"default source not configured", map[string]string{"defaultSource": "other"}, `defaultSource "other" is not a key of sources`},
+		// Only nulls left (what --reuse-values keeps after removing sources).
+		{"every source removed", map[string]string{"sources.spire-agent": "null", "sources.other": "null"}, "at least one source"},
+		{"default source removed", map[string]string{"sources.spire-agent": "null", "sources.other": "null", "sources.agent": "/run/a"}, `defaultSource "spire-agent" is not a key of sources`},
 		{"service monitor without service", map[string]string{"metrics.serviceMonitor.enabled": "true"}, "needs metrics.service.enabled"},
 		{"pod and service monitor", map[string]string{"metrics.service.enabled": "true", "metrics.serviceMonitor.enabled": "true", "metrics.podMonitor.enabled": "true"}, "enable one"},
 	}

@@ -64,12 +64,17 @@ they cannot disagree. Use: include "meshcsi.sources" . | fromJson
 {{- define "meshcsi.sources" -}}
 {{- $out := dict -}}
 {{- range $name, $s := .Values.sources -}}
-{{- if kindIs "string" $s -}}
+{{- if kindIs "invalid" $s -}}
+{{- /* null: a source of the chart's defaults removed, as `helm upgrade --reuse-values` keeps it */ -}}
+{{- else if kindIs "string" $s -}}
 {{- $_ := set $out $name (dict "path" $s "socket" "" "namespaces" (list) "matchLabels" (dict)) -}}
 {{- else -}}
 {{- $sel := default (dict) $s.namespaceSelector -}}
 {{- $_ := set $out $name (dict "path" $s.path "socket" (default "" $s.socket) "namespaces" (default (list) $s.namespaces) "matchLabels" (default (dict) $sel.matchLabels)) -}}
 {{- end -}}
+{{- end -}}
+{{- if not $out -}}
+{{- fail "sources: at least one source (a name and a path) is required" -}}
 {{- end -}}
 {{- toJson $out -}}
 {{- end -}}
@@ -121,13 +126,14 @@ The default source: defaultSource, or the only source when there is one.
 Fails when defaultSource names no configured source.
 */}}
 {{- define "meshcsi.defaultSource" -}}
+{{- $sources := include "meshcsi.sources" . | fromJson -}}
 {{- if .Values.defaultSource -}}
-{{- if not (hasKey .Values.sources .Values.defaultSource) -}}
+{{- if not (hasKey $sources .Values.defaultSource) -}}
 {{- fail (printf "defaultSource %q is not a key of sources" .Values.defaultSource) -}}
 {{- end -}}
 {{- .Values.defaultSource -}}
-{{- else if eq (len .Values.sources) 1 -}}
-{{- keys .Values.sources | first -}}
+{{- else if eq (len $sources) 1 -}}
+{{- keys $sources | first -}}
 {{- end -}}
 {{- end -}}
 
