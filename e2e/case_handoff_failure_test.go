@@ -17,6 +17,7 @@ import (
 	"github.com/meshcsi/meshcsi/e2e/env"
 	"github.com/meshcsi/meshcsi/e2e/helm"
 	"github.com/meshcsi/meshcsi/e2e/images"
+	"github.com/meshcsi/meshcsi/e2e/kube"
 )
 
 // caseHandoffFailure: a release whose sentinel image cannot be pulled on
@@ -68,7 +69,7 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 		if err != nil {
 			return err
 		}
-		if !podReady(p) {
+		if !kube.PodReady(p) {
 			return fmt.Errorf("driver pod %s not ready", p.Name)
 		}
 		before = p
@@ -116,7 +117,7 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	// Nothing removed: the same driver pod serves, the CSIDriver is there,
 	// the sentinel Job is still suspended, no plan.
 	after, err := driverPod(ctx)
-	if err != nil || after.UID != before.UID || !podReady(after) {
+	if err != nil || after.UID != before.UID || !kube.PodReady(after) {
 		t.Errorf("the driver pod after the failed uninstall: %v (want %s, ready)", err, before.UID)
 	}
 	if _, err := k.StorageV1().CSIDrivers().Get(ctx, driverName, metav1.GetOptions{}); err != nil {
@@ -136,9 +137,9 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	if _, err := suite.Helm.Run(ctx, "rollback", rel, "1", "--namespace", ns, "--no-hooks"); err != nil {
 		t.Fatal(err)
 	}
-	// The install's values with a pullable sentinel image (not
-	// --reuse-values: it would carry sources.spire-agent=null into the
-	// schema check, which refuses it).
+	// The install's values with a pullable sentinel image (the first way
+	// docs/chart.md gives; --reuse-values works too, see e2e/chart
+	// TestReuseValuesAfterRemovingASource).
 	values["sentinel.image.tag"], values["sentinel.image.pullPolicy"] = env.ImageTag, "Never"
 	values["sentinel.handoffDeadlineSeconds"] = "120"
 	upgrade := append([]string{"upgrade", rel, suite.ChartDir, "--namespace", ns, "--wait", "--timeout", "3m"}, helm.SetArgs(values)...)
@@ -216,15 +217,6 @@ func caseHandoffFailure(t *testing.T, ctx context.Context) {
 	if p, err := k.CoreV1().Pods(ns).Get(ctx, before.Name, metav1.GetOptions{}); err == nil && p.UID == before.UID && p.DeletionTimestamp == nil {
 		t.Errorf("driver pod %s still running after the removal", p.Name)
 	}
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
 }
 
 // gone turns the error of a Get into nil when the object is gone.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/meshcsi/meshcsi/e2e/env"
 	"github.com/meshcsi/meshcsi/e2e/images"
+	"github.com/meshcsi/meshcsi/e2e/kube"
 )
 
 // The lifecycle cases (12-14) put the node through what users live
@@ -409,7 +410,7 @@ func surgeCannotTakeOver(t *testing.T, ctx context.Context) {
 		return errors.New("no surge pod yet")
 	})
 	t.Log(msg)
-	if p, err := suite.Kube.Kube.CoreV1().Pods(namespace).Get(ctx, old.Name, metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil || !env.PodReady(p) {
+	if p, err := suite.Kube.Kube.CoreV1().Pods(namespace).Get(ctx, old.Name, metav1.GetOptions{}); err != nil || p.DeletionTimestamp != nil || !kube.PodReady(p) {
 		t.Errorf("the old driver %s stopped serving during the surge: %v", old.Name, err)
 	}
 	patch(0, 1, env.ImageTag)
@@ -451,7 +452,7 @@ func caseNodeFaults(t *testing.T, ctx context.Context) {
 			if err != nil {
 				return err
 			}
-			if cs.RestartCount <= before.RestartCount || !cs.Ready || !env.PodReady(pod) {
+			if cs.RestartCount <= before.RestartCount || !cs.Ready || !kube.PodReady(pod) {
 				return fmt.Errorf("driver container restarts %d (before %d), ready %v", cs.RestartCount, before.RestartCount, cs.Ready)
 			}
 			if pids := env.DriverProcesses(); len(pids) != 1 || pids[0] == killed {

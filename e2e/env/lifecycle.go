@@ -23,6 +23,7 @@ import (
 	"github.com/meshcsi/meshcsi/e2e/agent"
 	"github.com/meshcsi/meshcsi/e2e/helm"
 	"github.com/meshcsi/meshcsi/e2e/images"
+	"github.com/meshcsi/meshcsi/e2e/kube"
 )
 
 // What the lifecycle cases (upgrade, restarts, reboot: docs/e2e.md) need:
@@ -304,42 +305,16 @@ func (e *Env) WaitMountEventsResolved(ctx context.Context, namespace string, m *
 			switch {
 			case pod == nil:
 				f.ResolvedDeleted++
-			case pod.DeletionTimestamp == nil && PodReady(pod):
+			case pod.DeletionTimestamp == nil && kube.PodReady(pod):
 				f.ResolvedRunning++
 			default:
-				f.Unresolved = append(f.Unresolved, fmt.Sprintf("%s (%s, %s)", p.Pod, podState(pod), p.Last))
+				f.Unresolved = append(f.Unresolved, fmt.Sprintf("%s (%s, %s)", p.Pod, kube.PodState(pod), p.Last))
 			}
 		}
 		return len(f.Unresolved) == 0, nil
 	}
 	_ = wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, timeout, true, check)
 	return f
-}
-
-// PodReady reports whether the pod is Running with every container ready.
-func PodReady(p *corev1.Pod) bool {
-	if p.Status.Phase != corev1.PodRunning {
-		return false
-	}
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func podState(p *corev1.Pod) string {
-	s := string(p.Status.Phase)
-	if p.DeletionTimestamp != nil {
-		s = "Terminating since " + p.DeletionTimestamp.Format("15:04:05")
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.State.Waiting != nil {
-			s += ", " + cs.State.Waiting.Reason
-		}
-	}
-	return s
 }
 
 // WaitPodsSettled waits until every pod matching selector in namespace is
@@ -355,11 +330,11 @@ func (e *Env) WaitPodsSettled(ctx context.Context, namespace, selector string, t
 		running, stuck = 0, nil
 		for i := range l.Items {
 			p := &l.Items[i]
-			if p.DeletionTimestamp == nil && PodReady(p) {
+			if p.DeletionTimestamp == nil && kube.PodReady(p) {
 				running++
 				continue
 			}
-			stuck = append(stuck, p.Name+" ("+podState(p)+")")
+			stuck = append(stuck, p.Name+" ("+kube.PodState(p)+")")
 		}
 		return len(stuck) == 0, nil
 	})

@@ -257,8 +257,8 @@ func WaitReadyPod(ctx context.Context, kc *kube.Client, namespace, selector stri
 		var states []string
 		for i := range l.Items {
 			p := &l.Items[i]
-			states = append(states, p.Name+": "+podState(p))
-			if p.DeletionTimestamp == nil && podReady(p) {
+			states = append(states, p.Name+": "+kube.PodState(p))
+			if p.DeletionTimestamp == nil && kube.PodReady(p) {
 				ready = p
 				return true, nil
 			}
@@ -270,31 +270,6 @@ func WaitReadyPod(ctx context.Context, kc *kube.Client, namespace, selector stri
 		return nil, fmt.Errorf("no ready pod %s in %s after %s (%s): %w", selector, namespace, timeout, state, err)
 	}
 	return ready, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
-func podState(p *corev1.Pod) string {
-	s := string(p.Status.Phase)
-	for _, cs := range p.Status.ContainerStatuses {
-		switch {
-		case cs.State.Waiting != nil:
-			s += fmt.Sprintf(", %s waiting: %s %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message)
-		case cs.State.Terminated != nil:
-			s += fmt.Sprintf(", %s terminated: %s (exit %d)", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode)
-		}
-		if cs.RestartCount > 0 {
-			s += fmt.Sprintf(", %d restarts", cs.RestartCount)
-		}
-	}
-	return s
 }
 
 // ServerPod returns the ready server pod.
@@ -361,7 +336,7 @@ func (d *Deployment) RestartAgent(ctx context.Context) (old, replacement *corev1
 		}
 		for i := range l.Items {
 			p := &l.Items[i]
-			if p.UID != old.UID && p.DeletionTimestamp == nil && podReady(p) {
+			if p.UID != old.UID && p.DeletionTimestamp == nil && kube.PodReady(p) {
 				replacement = p
 				return true, nil
 			}
