@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/meshcsi/meshcsi/e2e/crds"
+	"github.com/meshcsi/meshcsi/e2e/helm"
 	"github.com/meshcsi/meshcsi/e2e/kube"
 	"github.com/meshcsi/meshcsi/e2e/manifest"
 	"github.com/meshcsi/meshcsi/libs/kubeharness"
@@ -106,6 +107,22 @@ level "privileged"`,
 			t.Errorf("NOTES still tell to grant an SCC to workloads:\n%s", out)
 		}
 	})
+}
+
+// helmCluster starts a control plane for one test (startControlPlane) with
+// the install namespace and the other namespaces given, and returns it, a
+// client of it and helm pointed at it.
+func helmCluster(t *testing.T, ctx context.Context, opts kubeharness.Options, namespaces ...string) (*kubeharness.Cluster, *kube.Client, helm.Helm) {
+	t.Helper()
+	cluster, kc := startControlPlane(t, ctx, opts)
+	for _, ns := range append([]string{namespace}, namespaces...) {
+		if err := kc.EnsureNamespace(ctx, ns); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hk := *newHelm(t)
+	hk.Kubeconfig = cluster.Kubeconfig()
+	return cluster, kc, hk
 }
 
 // startControlPlane starts the harness's control plane for one test (stopped

@@ -27,12 +27,7 @@ import (
 func TestReinstallLiftsRemovalGuard(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	if err := kc.EnsureNamespace(c, namespace); err != nil {
-		t.Fatal(err)
-	}
-	hk := *newHelm(t)
-	hk.Kubeconfig = cluster.Kubeconfig()
+	_, kc, hk := helmCluster(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	if out, err := hk.Run(c, "install", release, chartDir(t), "--namespace", namespace); err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}

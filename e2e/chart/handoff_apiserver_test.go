@@ -37,15 +37,8 @@ import (
 func TestHandoffFailureLeavesEverything(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true})
 	const workloadNS = "team-a"
-	for _, ns := range []string{namespace, workloadNS} {
-		if err := kc.EnsureNamespace(c, ns); err != nil {
-			t.Fatal(err)
-		}
-	}
-	hk := *newHelm(t)
-	hk.Kubeconfig = cluster.Kubeconfig()
+	_, kc, hk := helmCluster(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true}, workloadNS)
 	const deadline = 30 * time.Second
 	out, err := hk.Run(c, "install", release, chartDir(t), "--namespace", namespace,
 		"--set", "sentinel.handoffDeadlineSeconds=30")

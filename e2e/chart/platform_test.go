@@ -151,14 +151,9 @@ func TestPodTemplateStableAcrossChartVersions(t *testing.T) {
 func TestUpgradeGuards(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	h := *newHelm(t)
-	h.Kubeconfig = cluster.Kubeconfig()
 	// namespace.create: Helm adopts the existing release namespace
 	// (--take-ownership) and labels it.
-	if err := kc.EnsureNamespace(c, namespace); err != nil {
-		t.Fatal(err)
-	}
+	_, kc, h := helmCluster(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	out, err := h.Run(c, "install", release, chartDir(t), "--namespace", namespace,
 		"--take-ownership", "--set", "namespace.create=true")
 	if err != nil {

@@ -24,12 +24,7 @@ import (
 func TestReuseValuesAfterRemovingASource(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
-	if err := kc.EnsureNamespace(c, namespace); err != nil {
-		t.Fatal(err)
-	}
-	hk := *newHelm(t)
-	hk.Kubeconfig = cluster.Kubeconfig()
+	_, kc, hk := helmCluster(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane})
 	install := []string{"install", release, chartDir(t), "--namespace", namespace,
 		"--set", "sources.spire-agent=null", "--set", "sources.agent.path=/run/agent", "--set", "defaultSource=agent"}
 	if out, err := hk.Run(c, install...); err != nil {

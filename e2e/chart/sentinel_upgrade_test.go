@@ -153,12 +153,7 @@ func TestUpgradeChangingSentinelPod(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	bin := sentinelBinary(t)
-	cluster, kc := startControlPlane(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true})
-	if err := kc.EnsureNamespace(c, namespace); err != nil {
-		t.Fatal(err)
-	}
-	hk := *newHelm(t)
-	hk.Kubeconfig = cluster.Kubeconfig()
+	cluster, kc, hk := helmCluster(t, c, kubeharness.Options{Mode: kubeharness.ControlPlane, ControllerManager: true})
 	out, err := hk.Run(c, "install", release, chartDir(t), "--namespace", namespace)
 	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
