@@ -312,16 +312,14 @@ func (e *Env) StartWorkload(ctx context.Context, namespace, name string) (agent.
 	return p, nil
 }
 
-// PodSummary describes a pod's phase and recent Events, for error messages.
+// PodSummary describes a pod (kube.PodState, or why it could not be read)
+// and its recent Events, for error messages.
 func (e *Env) PodSummary(ctx context.Context, namespace, name string) string {
 	var b strings.Builder
-	if p, err := e.Kube.Kube.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{}); err == nil {
-		fmt.Fprintf(&b, "phase %s", p.Status.Phase)
-		for _, cs := range p.Status.ContainerStatuses {
-			if cs.State.Waiting != nil {
-				fmt.Fprintf(&b, ", %s waiting: %s %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message)
-			}
-		}
+	if p, err := e.Kube.Kube.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		fmt.Fprintf(&b, "cannot read the pod: %v", err)
+	} else {
+		b.WriteString("phase " + kube.PodState(p))
 	}
 	if evs, err := e.Kube.Kube.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=" + name}); err == nil {
 		for _, ev := range evs.Items {
